@@ -30,16 +30,29 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 };
 
 let cachedDefinition: protoLoader.PackageDefinition | undefined;
+let cachedSparseDefinition: protoLoader.PackageDefinition | undefined;
 
 export function packageDefinition(): protoLoader.PackageDefinition {
   if (!cachedDefinition) cachedDefinition = protoLoader.loadSync(PROTO_FILES, LOADER_OPTIONS);
   return cachedDefinition;
 }
 
+/**
+ * The same definitions, but decoding leaves absent fields undefined (`defaults: false`).
+ * The server uses this: re-encoding such an object for the log writes exactly the fields
+ * the client sent, as etcd's gogoproto does, so request sizes match etcd's.
+ */
+export function sparsePackageDefinition(): protoLoader.PackageDefinition {
+  if (!cachedSparseDefinition) {
+    cachedSparseDefinition = protoLoader.loadSync(PROTO_FILES, { ...LOADER_OPTIONS, defaults: false });
+  }
+  return cachedSparseDefinition;
+}
+
 /** A gRPC service definition such as `etcdserverpb.KV`. */
-export function serviceDefinition(name: string): grpc.ServiceDefinition {
-  const def = packageDefinition()[name];
-  if (!def || !('Range' in def || Object.keys(def).length > 0)) throw new Error(`unknown service ${name}`);
+export function serviceDefinition(name: string, sparse = false): grpc.ServiceDefinition {
+  const def = (sparse ? sparsePackageDefinition() : packageDefinition())[name];
+  if (!def || 'format' in def) throw new Error(`unknown service ${name}`);
   return def as unknown as grpc.ServiceDefinition;
 }
 

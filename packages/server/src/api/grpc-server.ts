@@ -1,0 +1,132 @@
+/**
+ * The gRPC face of a member: etcd's services on the client URLs. Handlers decode (the
+ * server loads the protos with `defaults: false`, so absent fields stay absent), validate,
+ * call the member, fill the response header, and map errors to etcd's codes and texts.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { serviceDefinition } from '@coord/proto';
+import { EtcdError, GrpcCode } from '../errors';
+import type { Member } from '../member/member';
+import { SERVER_VERSION } from '../member/member';
+import { isTxnReadOnly } from '../apply/kv-applier';
+import { checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxnIntervals, checkTxnRequest } from './validate';
+import type { PbCompactionRequest, PbDeleteRangeRequest, PbHeader, PbPutRequest, PbRangeRequest, PbTxnRequest } from './pb';
+import { int64 } from './pb';
+
+/** etcd adds this to --max-request-bytes for gRPC's own receive limit (grpcOverheadBytes). */
+const GRPC_OVERHEAD_BYTES = 512 * 1024;
+
+type Handler<Req, Res> = (req: Req) => Res | Promise<Res>;
+
+function toServiceError(err: unknown): grpc.ServiceError {
+  if (err instanceof EtcdError) {
+    return Object.assign(new Error(err.message), { code: err.code as number, details: err.message, metadata: new grpc.Metadata() });
+  }
+  process.stderr.write(`coord: unexpected error in handler: ${err instanceof Error ? err.stack : String(err)}\n`);
+  const message = err instanceof Error ? err.message : String(err);
+  return Object.assign(new Error(message), { code: GrpcCode.Internal as number, details: message, metadata: new grpc.Metadata() });
+}
+
+function unary<Req, Res>(fn: Handler<Req, Res>): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    let result: Res | Promise<Res>;
+    try {
+      result = fn(call.request);
+    } catch (err) {
+      callback(toServiceError(err));
+      return;
+    }
+    if (result instanceof Promise) result.then((r) => callback(null, r), (err: unknown) => callback(toServiceError(err)));
+    else callback(null, result);
+  };
+}
+
+export function kvService(m: Member): grpc.UntypedServiceImplementation {
+  const withHeader = <T extends { header: PbHeader }>(r: T): T => {
+    m.fillHeader(r.header);
+    return r;
+  };
+  return {
+    Range: unary((r: PbRangeRequest) => {
+      checkRangeRequest(r);
+      return withHeader(m.range(r));
+    }),
+    Put: unary(async (r: PbPutRequest) => {
+      checkPutRequest(r);
+      return withHeader(await m.put(r));
+    }),
+    DeleteRange: unary(async (r: PbDeleteRangeRequest) => {
+      checkDeleteRequest(r);
+      return withHeader(await m.deleteRange(r));
+    }),
+    Txn: unary(async (r: PbTxnRequest) => {
+      checkTxnRequest(r, m.config.maxTxnOps);
+      checkTxnIntervals(r);
+      if (isTxnReadOnly(r)) return withHeader(m.readOnlyTxn(r));
+      return withHeader(await m.txn(r));
+    }),
+    Compact: unary(async (r: PbCompactionRequest) => withHeader(await m.compact(int64(r.revision), r.physical === true))),
+  };
+}
+
+export function maintenanceService(m: Member): grpc.UntypedServiceImplementation {
+  return {
+    Status: unary(() => {
+      const s = m.status();
+      return {
+        header: m.header(),
+        version: SERVER_VERSION,
+        dbSize: String(s.dbSize),
+        leader: String(s.leader),
+        raftIndex: String(s.raftIndex),
+        raftTerm: String(s.raftTerm),
+        raftAppliedIndex: String(s.appliedIndex),
+        errors: [],
+        dbSizeInUse: String(s.dbSizeInUse),
+        isLearner: false,
+      };
+    }),
+    HashKV: unary((r: { revision?: string }) => {
+      const h = m.hashKV(int64(r.revision));
+      return { header: m.header(h.revision), hash: h.hash, compact_revision: String(h.compactRevision) };
+    }),
+    Alarm: unary(() => ({ header: m.header(), alarms: [] })),
+  };
+}
+
+export function clusterService(m: Member): grpc.UntypedServiceImplementation {
+  const list = (): unknown[] =>
+    m.members().map((x) => ({ ID: String(x.id), name: x.name, peerURLs: x.peerUrls, clientURLs: x.clientUrls, isLearner: x.isLearner }));
+  return {
+    MemberList: unary(() => ({ header: m.header(), members: list() })),
+  };
+}
+
+/** Starts gRPC on every client URL; resolves with the bound addresses. */
+export async function startGrpcServer(m: Member, listenUrls: readonly string[]): Promise<{ server: grpc.Server; addresses: string[] }> {
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': m.config.maxRequestBytes + GRPC_OVERHEAD_BYTES,
+    'grpc.max_send_message_length': 2 ** 31 - 1,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': 5000,
+  });
+  server.addService(serviceDefinition('etcdserverpb.KV', true), kvService(m));
+  server.addService(serviceDefinition('etcdserverpb.Maintenance', true), maintenanceService(m));
+  server.addService(serviceDefinition('etcdserverpb.Cluster', true), clusterService(m));
+  const addresses: string[] = [];
+  for (const u of listenUrls) {
+    const url = new URL(u);
+    const host = url.hostname === 'localhost' ? '127.0.0.1' : url.hostname;
+    const target = `${host.includes(':') ? `[${host}]` : host}:${url.port}`;
+    await new Promise<void>((resolve, reject) =>
+      server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, port) => {
+        if (err) reject(new Error(`listen ${u}: ${err.message}`));
+        else {
+          addresses.push(`${host}:${port}`);
+          resolve();
+        }
+      }),
+    );
+  }
+  return { server, addresses };
+}

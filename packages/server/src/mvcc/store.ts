@@ -1,0 +1,378 @@
+/**
+ * The multi-version key-value store, as etcd's mvcc package defines it:
+ *
+ * - The store has one revision counter, starting at 1. Every write request (a put, a
+ *   delete that deletes something, a txn that writes) takes the next revision; all changes
+ *   of one request share it and are ordered inside it by a sub-revision.
+ * - Each key keeps its history: create_revision (revision of the put that created the
+ *   current generation), mod_revision, version (puts in this generation, from 1), value and
+ *   lease. A delete writes a tombstone that ends the generation; a later put starts a new
+ *   one with version 1.
+ * - Reads can ask for any revision >= the compacted revision and <= the current one.
+ *   Compaction at revision C forgets every version superseded at or before C, and tombstones
+ *   at or before C, as etcd's keyIndex.compact does.
+ *
+ * All state is in memory; durability comes from the WAL and snapshots (see storage/).
+ * Keys are latin1 strings internally (see key-range.ts) so that string order is byte order.
+ */
+import * as zlib from 'node:zlib';
+import { assert } from '../util/assert';
+import { MvccCompactedError, MvccFutureRevError } from '../errors';
+import { KeyRange, KeyString, fromKeyString } from './key-range';
+
+export interface KeyValue {
+  readonly key: Buffer;
+  readonly createRevision: bigint;
+  readonly modRevision: bigint;
+  readonly version: bigint;
+  readonly value: Buffer;
+  readonly lease: bigint;
+}
+
+export const enum EventType {
+  Put = 0,
+  Delete = 1,
+}
+
+/** One change, as a watcher sees it (mvccpb.Event). */
+export interface MvccEvent {
+  readonly type: EventType;
+  /** For a delete: key, mod_revision = the delete's revision, other fields zero (etcd's shape). */
+  readonly kv: KeyValue;
+  readonly prevKv: KeyValue | undefined;
+}
+
+interface Version {
+  readonly createRev: bigint;
+  readonly modRev: bigint;
+  readonly sub: number;
+  readonly version: bigint;
+  readonly value: Buffer;
+  readonly lease: bigint;
+  readonly tombstone: boolean;
+}
+
+export interface RangeOptions {
+  /** 0 = no limit. */
+  readonly limit?: number;
+  readonly countOnly?: boolean;
+}
+
+export interface RangeResult {
+  readonly kvs: KeyValue[];
+  /** Keys in the range at that revision, regardless of limit. */
+  readonly count: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export class MvccStore {
+  private readonly histories = new Map<KeyString, Version[]>();
+  /** Every key with any retained history, in byte order. */
+  private readonly sortedKeys: KeyString[] = [];
+  private currentRevision = 1n;
+  private compactRevision = 0n;
+  /** Set while a write request is being applied. */
+  private pendingWrite: { rev: bigint; sub: number; events: MvccEvent[] } | undefined;
+
+  get rev(): bigint {
+    return this.currentRevision;
+  }
+  get compactedRev(): bigint {
+    return this.compactRevision;
+  }
+  get keyCount(): number {
+    return this.histories.size;
+  }
+
+  /** Checks a requested read revision as etcd does; 0 or less means "current". */
+  resolveReadRevision(requested: bigint): bigint {
+    if (requested <= 0n) return this.currentRevision;
+    if (requested > this.currentRevision) throw new MvccFutureRevError();
+    if (requested < this.compactRevision) throw new MvccCompactedError();
+    return requested;
+  }
+
+  /**
+   * Reads [start, end) at `rev`. Inside a write request, reading at the pending revision
+   * sees that request's earlier changes (etcd's storeTxnWrite.Range does the same).
+   */
+  range(r: KeyRange, rev: bigint, opts: RangeOptions = {}): RangeResult {
+    assert(rev >= 0n, 'range revision is non-negative');
+    const limit = opts.limit ?? 0;
+    assert(limit >= 0, 'range limit is non-negative');
+    const kvs: KeyValue[] = [];
+    let count = 0;
+    const visit = (key: KeyString, history: Version[]): void => {
+      const v = versionAt(history, rev);
+      if (!v || v.tombstone) return;
+      count++;
+      if (opts.countOnly) return;
+      if (limit === 0 || kvs.length < limit) kvs.push(toKeyValue(key, v));
+    };
+    if (r.end === undefined) {
+      const h = this.histories.get(r.start);
+      if (h) visit(r.start, h);
+    } else {
+      const from = lowerBound(this.sortedKeys, r.start);
+      const to = r.end === '' ? this.sortedKeys.length : lowerBound(this.sortedKeys, r.end);
+      for (let i = from; i < to; i++) {
+        const key = this.sortedKeys[i];
+        visit(key, this.histories.get(key)!);
+      }
+    }
+    return { kvs, count };
+  }
+
+  /** The live version of one key at the newest revision (pending writes included). */
+  get(key: KeyString): KeyValue | undefined {
+    const h = this.histories.get(key);
+    if (!h) return undefined;
+    const v = h[h.length - 1];
+    return v.tombstone ? undefined : toKeyValue(key, v);
+  }
+
+  /** Starts applying one write request: its changes share revision current+1. */
+  beginWrite(): bigint {
+    assert(this.pendingWrite === undefined, 'one write request at a time');
+    this.pendingWrite = { rev: this.currentRevision + 1n, sub: 0, events: [] };
+    return this.pendingWrite.rev;
+  }
+
+  /** The revision a read inside the pending write sees: current+1 once something changed. */
+  get writeReadRev(): bigint {
+    const w = this.pendingWrite;
+    assert(w !== undefined, 'inside a write request');
+    return w.events.length > 0 ? w.rev : this.currentRevision;
+  }
+
+  put(key: KeyString, value: Buffer, lease: bigint): { prev: KeyValue | undefined; kv: KeyValue } {
+    const w = this.pendingWrite;
+    assert(w !== undefined, 'put inside a write request');
+    let history = this.histories.get(key);
+    const last = history?.[history.length - 1];
+    const live = last && !last.tombstone ? last : undefined;
+    const v: Version = {
+      createRev: live ? live.createRev : w.rev,
+      modRev: w.rev,
+      sub: w.sub++,
+      version: live ? live.version + 1n : 1n,
+      value,
+      lease,
+      tombstone: false,
+    };
+    if (!history) {
+      history = [];
+      this.histories.set(key, history);
+      insertSorted(this.sortedKeys, key);
+    }
+    assert(!last || last.modRev <= v.modRev, 'history is ordered by revision');
+    history.push(v);
+    const prev = live ? toKeyValue(key, live) : undefined;
+    const kv = toKeyValue(key, v);
+    w.events.push({ type: EventType.Put, kv, prevKv: prev });
+    return { prev, kv };
+  }
+
+  /** Deletes every live key in the range; returns what was deleted (the prev kvs). */
+  deleteRange(r: KeyRange): KeyValue[] {
+    const w = this.pendingWrite;
+    assert(w !== undefined, 'delete inside a write request');
+    const live = this.range(r, w.rev).kvs;
+    for (const prev of live) {
+      const key = prev.key.toString('latin1');
+      const history = this.histories.get(key)!;
+      history.push({ createRev: 0n, modRev: w.rev, sub: w.sub++, version: 0n, value: EMPTY, lease: 0n, tombstone: true });
+      const kv: KeyValue = { key: prev.key, createRevision: 0n, modRevision: w.rev, version: 0n, value: EMPTY, lease: 0n };
+      w.events.push({ type: EventType.Delete, kv, prevKv: prev });
+    }
+    return live;
+  }
+
+  /** Ends the write request; the revision advances only if something changed. */
+  endWrite(): { rev: bigint; events: MvccEvent[] } {
+    const w = this.pendingWrite;
+    assert(w !== undefined, 'endWrite after beginWrite');
+    this.pendingWrite = undefined;
+    if (w.events.length > 0) this.currentRevision = w.rev;
+    return { rev: this.currentRevision, events: w.events };
+  }
+
+  /**
+   * Compacts history at `rev` (etcd: keyIndex.compact). Caller has checked the bounds
+   * (compacted < rev <= current) and returns etcd's errors otherwise.
+   */
+  compact(rev: bigint): void {
+    assert(rev > this.compactRevision, 'compaction moves forward');
+    assert(rev <= this.currentRevision, 'compaction not beyond the current revision');
+    const emptied: KeyString[] = [];
+    for (const [key, history] of this.histories) {
+      // Index of the newest version at or before rev: everything older is superseded.
+      let keep = -1;
+      for (let i = history.length - 1; i >= 0; i--) {
+        if (history[i].modRev <= rev) {
+          keep = i;
+          break;
+        }
+      }
+      if (keep < 0) continue;
+      const dropThrough = history[keep].tombstone ? keep : keep - 1;
+      if (dropThrough >= 0) history.splice(0, dropThrough + 1);
+      if (history.length === 0) emptied.push(key);
+    }
+    if (emptied.length > 0) {
+      for (const key of emptied) this.histories.delete(key);
+      const removed = new Set(emptied);
+      let j = 0;
+      for (let i = 0; i < this.sortedKeys.length; i++) {
+        const k = this.sortedKeys[i];
+        if (!removed.has(k)) this.sortedKeys[j++] = k;
+      }
+      this.sortedKeys.length = j;
+    }
+    this.compactRevision = rev;
+  }
+
+  /**
+   * A CRC32 over every retained version with mod revision <= rev, in key then revision
+   * order, plus the compacted revision. Members with the same history agree on it; it is
+   * what `etcdctl endpoint hashkv` compares across members.
+   */
+  hashKV(rev: bigint): number {
+    let crc = zlib.crc32(Buffer.from('key'));
+    const head = Buffer.alloc(8 * 5 + 1);
+    for (const key of this.sortedKeys) {
+      const history = this.histories.get(key)!;
+      for (const v of history) {
+        if (v.modRev > rev) break;
+        crc = zlib.crc32(fromKeyString(key), crc);
+        head.writeBigInt64BE(v.createRev, 0);
+        head.writeBigInt64BE(v.modRev, 8);
+        head.writeBigInt64BE(BigInt(v.sub), 16);
+        head.writeBigInt64BE(v.version, 24);
+        head.writeBigInt64BE(v.lease, 32);
+        head.writeUInt8(v.tombstone ? 1 : 0, 40);
+        crc = zlib.crc32(head, crc);
+        crc = zlib.crc32(v.value, crc);
+      }
+    }
+    return crc >>> 0;
+  }
+
+  /** Serializes the whole store (snapshot). Format: see restore(). */
+  serialize(): Buffer {
+    const parts: Buffer[] = [];
+    const head = Buffer.alloc(8 + 8 + 8 + 4);
+    head.write('COORDMV1', 0, 'latin1');
+    head.writeBigInt64BE(this.currentRevision, 8);
+    head.writeBigInt64BE(this.compactRevision, 16);
+    head.writeUInt32BE(this.sortedKeys.length, 24);
+    parts.push(head);
+    for (const key of this.sortedKeys) {
+      const history = this.histories.get(key)!;
+      const keyBuf = fromKeyString(key);
+      const kh = Buffer.alloc(8);
+      kh.writeUInt32BE(keyBuf.length, 0);
+      kh.writeUInt32BE(history.length, 4);
+      parts.push(kh, keyBuf);
+      for (const v of history) {
+        const vh = Buffer.alloc(1 + 8 * 4 + 4 + 4);
+        vh.writeUInt8(v.tombstone ? 1 : 0, 0);
+        vh.writeBigInt64BE(v.createRev, 1);
+        vh.writeBigInt64BE(v.modRev, 9);
+        vh.writeBigInt64BE(v.version, 17);
+        vh.writeBigInt64BE(v.lease, 25);
+        vh.writeUInt32BE(v.sub, 33);
+        vh.writeUInt32BE(v.value.length, 37);
+        parts.push(vh, v.value);
+      }
+    }
+    return Buffer.concat(parts);
+  }
+
+  static restore(data: Buffer): MvccStore {
+    const s = new MvccStore();
+    assert(data.toString('latin1', 0, 8) === 'COORDMV1', 'mvcc snapshot magic');
+    s.currentRevision = data.readBigInt64BE(8);
+    s.compactRevision = data.readBigInt64BE(16);
+    const keys = data.readUInt32BE(24);
+    let off = 28;
+    for (let k = 0; k < keys; k++) {
+      const keyLen = data.readUInt32BE(off);
+      const n = data.readUInt32BE(off + 4);
+      off += 8;
+      const key = data.toString('latin1', off, off + keyLen);
+      off += keyLen;
+      const history: Version[] = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const valueLen = data.readUInt32BE(off + 37);
+        const value = Buffer.from(data.subarray(off + 41, off + 41 + valueLen));
+        history[i] = {
+          tombstone: data.readUInt8(off) === 1,
+          createRev: data.readBigInt64BE(off + 1),
+          modRev: data.readBigInt64BE(off + 9),
+          version: data.readBigInt64BE(off + 17),
+          lease: data.readBigInt64BE(off + 25),
+          sub: data.readUInt32BE(off + 33),
+          value,
+        };
+        off += 41 + valueLen;
+      }
+      assert(k === 0 || s.sortedKeys[k - 1] < key, 'snapshot keys are sorted');
+      s.histories.set(key, history);
+      s.sortedKeys.push(key);
+    }
+    assert(off === data.length, 'mvcc snapshot fully consumed');
+    return s;
+  }
+
+  /** Live keys attached to a lease (used by lease revoke). */
+  keysWithLease(lease: bigint): KeyString[] {
+    const out: KeyString[] = [];
+    for (const key of this.sortedKeys) {
+      const h = this.histories.get(key)!;
+      const v = h[h.length - 1];
+      if (!v.tombstone && v.lease === lease) out.push(key);
+    }
+    return out;
+  }
+
+  /** Approximate bytes held: keys and values of every retained version. */
+  sizeBytes(): number {
+    let n = 0;
+    for (const [key, history] of this.histories) for (const v of history) n += key.length + v.value.length + 48;
+    return n;
+  }
+}
+
+function versionAt(history: Version[], rev: bigint): Version | undefined {
+  // Newest first: most reads are at (or near) the newest revision.
+  for (let i = history.length - 1; i >= 0; i--) if (history[i].modRev <= rev) return history[i];
+  return undefined;
+}
+
+function toKeyValue(key: KeyString, v: Version): KeyValue {
+  return { key: fromKeyString(key), createRevision: v.createRev, modRevision: v.modRev, version: v.version, value: v.value, lease: v.lease };
+}
+
+function lowerBound(a: readonly string[], x: string): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function insertSorted(a: string[], x: string): void {
+  // Appending is the common case (sequential keys): check it before searching.
+  if (a.length === 0 || a[a.length - 1] < x) {
+    a.push(x);
+    return;
+  }
+  const i = lowerBound(a, x);
+  assert(a[i] !== x, 'key inserted once');
+  a.splice(i, 0, x);
+}

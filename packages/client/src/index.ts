@@ -1,1 +1,44 @@
-export {};
+/**
+ * @coord/client: a typed, promise-based, int64-exact client for the etcd v3 API.
+ *
+ *   const client = new Client({ endpoints: ['127.0.0.1:2379'] });
+ *   await client.put('k', 'v');
+ *   const kv = await client.get('k');              // KeyValue | undefined, revisions as bigint
+ *   await client.txn({ compare: [compare.version('k', '=', 0)], success: [op.put('k', 'v')] });
+ */
+export { Client } from './client';
+export type { ClientOptions, ResolvedOptions, UnaryPolicy } from './connection';
+export { ConnectionPool, DEFAULT_CALL_TIMEOUT_MS, DEFAULT_DIAL_TIMEOUT_MS, parseEndpoint } from './connection';
+export { KV } from './kv';
+export type { CompactOptions, CompactResult, DeleteCallOptions, GetOptions, GetRangeOptions, PutCallOptions, TxnCallOptions } from './kv';
+export { Maintenance } from './maintenance';
+export type { HashKVResult, StatusResult } from './maintenance';
+export { Cluster } from './cluster';
+export type { Member, MemberListOptions, MemberListResult } from './cluster';
+export { compare, op, encodeCompare, encodeOp, encodeRange, encodePut, encodeDelete, encodeTxn } from './ops';
+export type {
+  Compare,
+  CompareOperator,
+  CompareOptions,
+  CompareTarget,
+  DeleteOptions,
+  DeleteResult,
+  Op,
+  OpResult,
+  PutOptions,
+  PutResult,
+  RangeOptions,
+  RangeResult,
+  RangeSelector,
+  SortOrder,
+  SortTarget,
+  TxnRequest,
+  TxnResult,
+} from './ops';
+export { KeyValue } from './types';
+export type { Bytes, CallOptions, Int64Input, ResponseHeader } from './types';
+export { prefixEnd, toBuffer } from './bytes';
+export { fromWire, int64ToWire, toInt64, uint64ToWire } from './int64';
+export * from './errors';
+export { createRawClients, serviceConstructors } from './wire';
+export type * from './wire';

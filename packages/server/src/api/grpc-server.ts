@@ -5,41 +5,18 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { serviceDefinition } from '@coord/proto';
-import { EtcdError, GrpcCode } from '../errors';
 import type { Member } from '../member/member';
 import { SERVER_VERSION } from '../member/member';
 import { isTxnReadOnly } from '../apply/kv-applier';
 import { checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxnIntervals, checkTxnRequest } from './validate';
 import type { PbCompactionRequest, PbDeleteRangeRequest, PbHeader, PbPutRequest, PbRangeRequest, PbTxnRequest } from './pb';
 import { int64 } from './pb';
+import { unary } from './grpc-util';
+import { watchService } from './watch-service';
+import { leaseService } from './lease-service';
 
 /** etcd adds this to --max-request-bytes for gRPC's own receive limit (grpcOverheadBytes). */
 const GRPC_OVERHEAD_BYTES = 512 * 1024;
-
-type Handler<Req, Res> = (req: Req) => Res | Promise<Res>;
-
-function toServiceError(err: unknown): grpc.ServiceError {
-  if (err instanceof EtcdError) {
-    return Object.assign(new Error(err.message), { code: err.code as number, details: err.message, metadata: new grpc.Metadata() });
-  }
-  process.stderr.write(`coord: unexpected error in handler: ${err instanceof Error ? err.stack : String(err)}\n`);
-  const message = err instanceof Error ? err.message : String(err);
-  return Object.assign(new Error(message), { code: GrpcCode.Internal as number, details: message, metadata: new grpc.Metadata() });
-}
-
-function unary<Req, Res>(fn: Handler<Req, Res>): grpc.handleUnaryCall<Req, Res> {
-  return (call, callback) => {
-    let result: Res | Promise<Res>;
-    try {
-      result = fn(call.request);
-    } catch (err) {
-      callback(toServiceError(err));
-      return;
-    }
-    if (result instanceof Promise) result.then((r) => callback(null, r), (err: unknown) => callback(toServiceError(err)));
-    else callback(null, result);
-  };
-}
 
 export function kvService(m: Member): grpc.UntypedServiceImplementation {
   const withHeader = <T extends { header: PbHeader }>(r: T): T => {
@@ -113,6 +90,8 @@ export async function startGrpcServer(m: Member, listenUrls: readonly string[]):
   server.addService(serviceDefinition('etcdserverpb.KV', true), kvService(m));
   server.addService(serviceDefinition('etcdserverpb.Maintenance', true), maintenanceService(m));
   server.addService(serviceDefinition('etcdserverpb.Cluster', true), clusterService(m));
+  server.addService(serviceDefinition('etcdserverpb.Watch', true), watchService(m));
+  server.addService(serviceDefinition('etcdserverpb.Lease', true), leaseService(m));
   const addresses: string[] = [];
   for (const u of listenUrls) {
     const url = new URL(u);

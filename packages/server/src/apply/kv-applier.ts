@@ -83,6 +83,13 @@ export class KvApplier {
     return { response, events };
   }
 
+  /** Deletes the given keys in one write request (lease revoke); returns the events. */
+  deleteKeys(keys: readonly string[]): MvccEvent[] {
+    this.store.beginWrite();
+    for (const k of keys) this.store.deleteRange({ start: k, end: undefined });
+    return this.store.endWrite().events;
+  }
+
   txn(r: PbTxnRequest): WriteOutcome<PbTxnResponse> {
     // Decide every branch first, against the state before the txn (etcd: compareToPath).
     const path = new Map<PbTxnRequest, boolean>();

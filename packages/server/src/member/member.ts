@@ -18,7 +18,10 @@ import { assert } from '../util/assert';
 import { EtcdError } from '../errors';
 import { MvccEvent, MvccStore } from '../mvcc/store';
 import { KvApplier } from '../apply/kv-applier';
-import { Lessor } from '../lease/lessor';
+import { Lessor, MAX_LEASE_TTL_SECONDS } from '../lease/lessor';
+import { LeaseExpiry } from '../lease/expiry';
+import { WatchHub } from '../watch/hub';
+import { fromKeyString } from '../mvcc/key-range';
 import { EntryType, HardState, LogEntry, Wal } from '../storage/wal';
 import { SnapshotStore } from '../storage/snapshot-store';
 import { decodeInternalRequest, encodeInternalRequest } from './codec';
@@ -38,6 +41,10 @@ import { int64 } from '../api/pb';
 
 /** etcd returns "too many requests" when applying lags committing by more than this. */
 const PROPOSALS_PENDING_MAX = 5000;
+/** How often the primary looks for expired leases (etcd: 500 ms). */
+const LEASE_CHECK_INTERVAL_MS = 500;
+/** Revokes proposed per check (etcd: leaseRevokeRate 1000/s). */
+const LEASE_REVOKES_PER_CHECK_MAX = 500;
 /** The member speaks the etcd 3.4 API. */
 export const SERVER_VERSION = '3.4.0';
 
@@ -68,6 +75,13 @@ export class Member {
   private store: MvccStore;
   private applier: KvApplier;
   private readonly lessor = new Lessor();
+  private readonly expiry = new LeaseExpiry(() => Date.now());
+  /** Leases whose expiry revoke is proposed but not yet applied. */
+  private readonly revoking = new Set<bigint>();
+  private leaseTimer: NodeJS.Timeout | undefined;
+  readonly watchHub: WatchHub;
+  /** etcd's minimum lease TTL: ceil(((3 * electionTicks) / 2) * heartbeat) in seconds. */
+  readonly minLeaseTtlSeconds: bigint;
   private term = 0n;
   private lastIndex = 0n;
   private appliedIndex = 0n;
@@ -91,6 +105,9 @@ export class Member {
     this.store = store;
     this.applier = new KvApplier(store, this.lessor);
     this.ids = new RequestIdGenerator(memberId, Date.now());
+    this.watchHub = new WatchHub(() => this.store);
+    const electionTicks = Math.floor(config.electionTimeoutMs / config.heartbeatIntervalMs);
+    this.minLeaseTtlSeconds = BigInt(Math.ceil((Math.floor((3 * electionTicks) / 2) * config.heartbeatIntervalMs) / 1000));
   }
 
   /** Opens (or creates) the data dir, recovers the state, and becomes ready to serve. */
@@ -141,7 +158,30 @@ export class Member {
     member.term += 1n;
     member.appendLocal(EntryType.Normal, Buffer.alloc(0), undefined);
     await member.flush();
+    member.becomePrimary();
     return member;
+  }
+
+  /**
+   * Takes charge of lease expiry: every lease gets its full TTL from now (etcd's
+   * lessor.Promote), so a restart never expires a lease early.
+   */
+  private becomePrimary(): void {
+    for (const l of this.lessor.all()) this.expiry.refresh(l.id, l.ttlSeconds);
+    this.watchHub.start();
+    this.leaseTimer = setInterval(() => this.revokeExpiredLeases(), LEASE_CHECK_INTERVAL_MS);
+    this.leaseTimer.unref();
+  }
+
+  private revokeExpiredLeases(): void {
+    if (this.stopped) return;
+    for (const id of this.expiry.expired(LEASE_REVOKES_PER_CHECK_MAX)) {
+      if (this.revoking.has(id)) continue;
+      this.revoking.add(id);
+      this.propose({ lease_revoke: { ID: String(id) } })
+        .catch(() => undefined)
+        .finally(() => this.revoking.delete(id));
+    }
   }
 
   get rev(): bigint {
@@ -212,6 +252,41 @@ export class Member {
   status(): { dbSize: bigint; dbSizeInUse: bigint; raftIndex: bigint; raftTerm: bigint; appliedIndex: bigint; leader: bigint } {
     const size = BigInt(this.store.sizeBytes());
     return { dbSize: size, dbSizeInUse: size, raftIndex: this.lastIndex, raftTerm: this.term, appliedIndex: this.appliedIndex, leader: this.memberId };
+  }
+
+  // ---- leases ----
+
+  leaseGrant(ttlSeconds: bigint, id: bigint): Promise<{ header: PbHeader; ID: string; TTL: string; error: string }> {
+    if (ttlSeconds > MAX_LEASE_TTL_SECONDS) return Promise.reject(new EtcdError('leaseTTLTooLarge'));
+    // The ID is chosen before proposing, so every member applies the same one (etcd does this).
+    const chosen = id === 0n ? this.ids.next() & ((1n << 63n) - 1n) : id;
+    return this.propose({ lease_grant: { TTL: String(ttlSeconds), ID: String(chosen) } }) as Promise<{ header: PbHeader; ID: string; TTL: string; error: string }>;
+  }
+
+  leaseRevoke(id: bigint): Promise<{ header: PbHeader }> {
+    return this.propose({ lease_revoke: { ID: String(id) } }) as Promise<{ header: PbHeader }>;
+  }
+
+  /** Keepalive: restarts the countdown; the granted TTL, or 0 for an unknown or expired lease. */
+  leaseRenew(id: bigint): bigint {
+    this.checkRunning();
+    const l = this.lessor.get(id);
+    if (!l || this.revoking.has(id) || this.expiry.remainingMs(id) === 0) return 0n;
+    this.expiry.refresh(id, l.ttlSeconds);
+    return l.ttlSeconds;
+  }
+
+  /** TTL remaining in whole seconds (-1 for an unknown lease), granted TTL, attached keys. */
+  leaseTimeToLive(id: bigint): { ttl: bigint; granted: bigint; keys: Buffer[] } {
+    this.checkRunning();
+    const l = this.lessor.get(id);
+    if (!l) return { ttl: -1n, granted: 0n, keys: [] };
+    const remainingMs = this.expiry.remainingMs(id) ?? Number(l.ttlSeconds) * 1000;
+    return { ttl: BigInt(Math.floor(remainingMs / 1000)), granted: l.ttlSeconds, keys: [...l.keys].sort().map(fromKeyString) };
+  }
+
+  leaseIds(): bigint[] {
+    return [...this.lessor.all()].map((l) => l.id);
   }
 
   // ---- writes ----
@@ -298,7 +373,21 @@ export class Member {
     if (r.put) outcome = this.applier.put(r.put);
     else if (r.delete_range) outcome = this.applier.deleteRange(r.delete_range);
     else if (r.txn) outcome = this.applier.txn(r.txn);
-    else if (r.compaction) {
+    else if (r.lease_grant) {
+      const id = int64(r.lease_grant.ID);
+      if (this.lessor.exists(id)) throw new EtcdError('leaseExist');
+      let ttl = int64(r.lease_grant.TTL);
+      if (ttl < this.minLeaseTtlSeconds) ttl = this.minLeaseTtlSeconds;
+      this.lessor.grant(id, ttl);
+      this.expiry.refresh(id, ttl);
+      return { header: {}, ID: String(id), TTL: String(ttl), error: '' };
+    } else if (r.lease_revoke) {
+      const id = int64(r.lease_revoke.ID);
+      if (!this.lessor.exists(id)) throw new EtcdError('leaseNotFound');
+      // Every attached key goes in one revision, in key order (etcd's lessor.Revoke).
+      outcome = { response: { header: {} }, events: this.applier.deleteKeys(this.lessor.revoke(id)) };
+      this.expiry.forget(id);
+    } else if (r.compaction) {
       const rev = int64(r.compaction.revision);
       if (rev <= this.store.compactedRev) throw new EtcdError('compacted');
       if (rev > this.store.rev) throw new EtcdError('futureRev');
@@ -308,7 +397,10 @@ export class Member {
       // A request this version does not know must not be skipped silently.
       throw new Error(`assertion failed: unknown request in log entry: ${JSON.stringify(Object.keys(r))}`);
     }
-    if (outcome.events.length > 0) for (const l of this.eventListeners) l(outcome.events, this.store.rev);
+    if (outcome.events.length > 0) {
+      this.watchHub.notify(outcome.events, this.store.rev);
+      for (const l of this.eventListeners) l(outcome.events, this.store.rev);
+    }
     return outcome.response;
   }
 
@@ -342,6 +434,8 @@ export class Member {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    clearInterval(this.leaseTimer);
+    this.watchHub.stop();
     for (const [, w] of this.waiters) w.reject(new EtcdError('stopped'));
     this.waiters.clear();
     await this.wal.close();

@@ -326,6 +326,40 @@ export class MvccStore {
     return s;
   }
 
+  /**
+   * The events of revisions [fromRev, toRev] on keys in the range, in revision order (and
+   * sub-revision order inside a revision): the history a watcher catches up from. Caller
+   * checks fromRev >= the compacted revision. A prev kv older than the retained history
+   * (compacted) is left out, as etcd does.
+   */
+  eventsBetween(r: KeyRange, fromRev: bigint, toRev: bigint): MvccEvent[] {
+    assert(fromRev >= this.compactRevision, 'history retained from fromRev');
+    const found: { ev: MvccEvent; sub: number }[] = [];
+    const collect = (key: KeyString, history: Version[]): void => {
+      for (let i = history.length - 1; i >= 0; i--) {
+        const v = history[i];
+        if (v.modRev > toRev) continue;
+        if (v.modRev < fromRev) break;
+        const before = i > 0 ? history[i - 1] : undefined;
+        const prevKv = before && !before.tombstone ? toKeyValue(key, before) : undefined;
+        const kv: KeyValue = v.tombstone
+          ? { key: fromKeyString(key), createRevision: 0n, modRevision: v.modRev, version: 0n, value: EMPTY, lease: 0n }
+          : toKeyValue(key, v);
+        found.push({ ev: { type: v.tombstone ? EventType.Delete : EventType.Put, kv, prevKv }, sub: v.sub });
+      }
+    };
+    if (r.end === undefined) {
+      const h = this.histories.get(r.start);
+      if (h) collect(r.start, h);
+    } else {
+      const from = lowerBound(this.sortedKeys, r.start);
+      const to = r.end === '' ? this.sortedKeys.length : lowerBound(this.sortedKeys, r.end);
+      for (let i = from; i < to; i++) collect(this.sortedKeys[i], this.histories.get(this.sortedKeys[i])!);
+    }
+    found.sort((a, b) => (a.ev.kv.modRevision < b.ev.kv.modRevision ? -1 : a.ev.kv.modRevision > b.ev.kv.modRevision ? 1 : a.sub - b.sub));
+    return found.map((f) => f.ev);
+  }
+
   /** Live keys attached to a lease (used by lease revoke). */
   keysWithLease(lease: bigint): KeyString[] {
     const out: KeyString[] = [];

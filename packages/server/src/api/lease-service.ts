@@ -1,0 +1,51 @@
+/**
+ * etcdserverpb.Lease. Grant and revoke go through the log; keepalives and TTL queries are
+ * answered by the member in charge of expiry, from its clock (etcd does the same: renewals
+ * are not replicated).
+ */
+import type * as grpc from '@grpc/grpc-js';
+import type { Member } from '../member/member';
+import { int64 } from './pb';
+import { toServiceError, unary } from './grpc-util';
+
+/** Keepalives queued for answer on one stream before the member stops reading it. */
+const KEEPALIVES_IN_FLIGHT_MAX = 10_000;
+
+export function leaseService(m: Member): grpc.UntypedServiceImplementation {
+  return {
+    LeaseGrant: unary(async (r: { TTL?: string; ID?: string }) => {
+      const resp = await m.leaseGrant(int64(r.TTL), int64(r.ID));
+      m.fillHeader(resp.header);
+      return resp;
+    }),
+    LeaseRevoke: unary(async (r: { ID?: string }) => {
+      const resp = await m.leaseRevoke(int64(r.ID));
+      m.fillHeader(resp.header);
+      return resp;
+    }),
+    LeaseTimeToLive: unary((r: { ID?: string; keys?: boolean }) => {
+      const id = int64(r.ID);
+      const t = m.leaseTimeToLive(id);
+      return { header: m.header(), ID: String(id), TTL: String(t.ttl), grantedTTL: String(t.granted), keys: r.keys ? t.keys : [] };
+    }),
+    LeaseLeases: unary(() => ({ header: m.header(), leases: m.leaseIds().map((id) => ({ ID: String(id) })) })),
+    LeaseKeepAlive(call: grpc.ServerDuplexStream<{ ID?: string }, unknown>) {
+      let inFlight = 0;
+      call.on('data', (r: { ID?: string }) => {
+        const id = int64(r.ID);
+        try {
+          const ttl = m.leaseRenew(id);
+          inFlight++;
+          if (!call.write({ header: m.header(), ID: String(id), TTL: String(ttl) }) && inFlight > KEEPALIVES_IN_FLIGHT_MAX) call.pause();
+        } catch (err) {
+          call.destroy(toServiceError(err));
+        }
+      });
+      call.on('drain', () => {
+        inFlight = 0;
+        call.resume();
+      });
+      call.on('end', () => call.end());
+    },
+  };
+}

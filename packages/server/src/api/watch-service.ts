@@ -1,0 +1,121 @@
+/**
+ * etcdserverpb.Watch: one bidirectional stream carries many watchers. Creates are answered
+ * in order with `created: true`; events come from the watch hub; cancels are answered with
+ * `canceled: true`; progress requests with the current revision once every watcher of the
+ * stream is synced (etcd's RequestProgressAll).
+ */
+import type * as grpc from '@grpc/grpc-js';
+import type { Member } from '../member/member';
+import { keyRange } from '../mvcc/key-range';
+import type { Watcher, WatchResponseBody, WatchSink } from '../watch/hub';
+import { int64 } from './pb';
+
+/** Bound on watchers per stream: a client must not make the member track without limit. */
+export const WATCHERS_PER_STREAM_MAX = 100_000;
+
+interface PbWatchCreate {
+  key?: Buffer;
+  range_end?: Buffer;
+  start_revision?: string;
+  progress_notify?: boolean;
+  filters?: number[];
+  prev_kv?: boolean;
+  watch_id?: string;
+  fragment?: boolean;
+}
+interface PbWatchRequest {
+  request_union?: 'create_request' | 'cancel_request' | 'progress_request';
+  create_request?: PbWatchCreate;
+  cancel_request?: { watch_id?: string };
+  progress_request?: object;
+}
+
+const FILTER_NOPUT = 0;
+const FILTER_NODELETE = 1;
+
+export function watchService(m: Member): grpc.UntypedServiceImplementation {
+  return {
+    Watch(call: grpc.ServerDuplexStream<PbWatchRequest, unknown>) {
+      const watchers = new Map<bigint, Watcher>();
+      let nextId = 0n;
+      let blocked = false;
+      let closed = false;
+      const sink: WatchSink = {
+        get blocked() {
+          return blocked;
+        },
+        send(body: WatchResponseBody): boolean {
+          if (closed) return false;
+          const { revision, ...rest } = body;
+          const ok = call.write({ header: m.header(revision), ...rest });
+          if (!ok) blocked = true;
+          if (body.canceled) {
+            const w = watchers.get(int64(body.watch_id));
+            if (w) watchers.delete(w.id);
+          }
+          return ok;
+        },
+      };
+      call.on('drain', () => {
+        blocked = false;
+        m.watchHub.resume(watchers.values());
+      });
+      const close = (): void => {
+        if (closed) return;
+        closed = true;
+        for (const w of watchers.values()) m.watchHub.remove(w);
+        watchers.clear();
+      };
+      call.on('data', (req: PbWatchRequest) => {
+        if (closed) return;
+        if (req.create_request) {
+          const c = req.create_request;
+          const rev = m.rev;
+          let id = int64(c.watch_id);
+          let reason: string | undefined;
+          if (id !== 0n && watchers.has(id)) reason = 'mvcc: duplicate watch ID provided on the WatchStream';
+          else if (watchers.size >= WATCHERS_PER_STREAM_MAX) reason = `coord: too many watchers on one stream (max ${WATCHERS_PER_STREAM_MAX})`;
+          if (id === 0n) {
+            while (watchers.has(nextId)) nextId++;
+            id = nextId++;
+          }
+          const range = keyRange(c.key, c.range_end);
+          if (!reason && range.end !== undefined && range.end !== '' && range.start >= range.end) reason = 'mvcc: watcher range is empty';
+          if (reason) {
+            call.write({ header: m.header(rev), watch_id: '-1', created: true, canceled: true, cancel_reason: reason });
+            return;
+          }
+          const filters = c.filters ?? [];
+          // The "created" answer goes first; events (even replayed ones) follow it.
+          call.write({ header: m.header(rev), watch_id: String(id), created: true });
+          const w = m.watchHub.add(id, sink, {
+            range,
+            startRev: int64(c.start_revision),
+            noPut: filters.includes(FILTER_NOPUT),
+            noDelete: filters.includes(FILTER_NODELETE),
+            prevKv: c.prev_kv === true,
+            progressNotify: c.progress_notify === true,
+            fragment: c.fragment === true,
+          });
+          watchers.set(id, w);
+        } else if (req.cancel_request) {
+          const id = int64(req.cancel_request.watch_id);
+          const w = watchers.get(id);
+          if (!w) return;
+          m.watchHub.remove(w);
+          watchers.delete(id);
+          call.write({ header: m.header(), watch_id: String(id), canceled: true });
+        } else if (req.progress_request) {
+          if (m.watchHub.allSynced(watchers.values())) call.write({ header: m.header(), watch_id: '-1' });
+        }
+      });
+      call.on('end', () => {
+        close();
+        call.end();
+      });
+      call.on('cancelled', close);
+      call.on('error', close);
+      call.on('close', close);
+    },
+  };
+}

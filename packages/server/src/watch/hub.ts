@@ -1,0 +1,270 @@
+/**
+ * The watch hub: who is watching which keys, and getting every event to them in order,
+ * with bounded memory. Modeled on etcd's watchableStore:
+ *
+ * - A *synced* watcher is up to date: events reach it as they are applied.
+ * - An *unsynced* watcher is behind: it started at a past revision, or its stream could
+ *   not take more data (gRPC write buffer full). It is caught up from the mvcc history by a
+ *   background loop, in bounded chunks, and becomes synced when it reaches the current
+ *   revision. The history is the buffer: a slow consumer costs no memory here.
+ * - A watcher whose next revision has been compacted away is cancelled with
+ *   `compact_revision` set, as etcd does; the client must re-list.
+ *
+ * Guarantees (etcd's): events are ordered by revision, never duplicated, never skipped,
+ * and all events of one revision for a watcher travel in one response.
+ */
+import { assert } from '../util/assert';
+import { EventType, MvccEvent, MvccStore } from '../mvcc/store';
+import { KeyRange, KeyString, rangeContains } from '../mvcc/key-range';
+import { toPbKeyValue } from '../apply/kv-applier';
+import type { PbKeyValue } from '../api/pb';
+
+export interface PbEvent {
+  type: number;
+  kv: PbKeyValue;
+  prev_kv?: PbKeyValue;
+}
+
+export interface WatchResponseBody {
+  watch_id: string;
+  created?: boolean;
+  canceled?: boolean;
+  compact_revision?: string;
+  cancel_reason?: string;
+  fragment?: boolean;
+  events?: PbEvent[];
+  /** Revision for the response header. */
+  revision: bigint;
+}
+
+/** One gRPC watch stream, as the hub sees it. */
+export interface WatchSink {
+  /** Queues a response; false when the stream's buffer is above its high-water mark. */
+  send(body: WatchResponseBody): boolean;
+  /** True while the stream cannot take more data (waiting for 'drain'). */
+  readonly blocked: boolean;
+}
+
+export interface WatcherSpec {
+  readonly range: KeyRange;
+  /** First revision the watcher wants; 0 = from the next revision. */
+  readonly startRev: bigint;
+  readonly noPut: boolean;
+  readonly noDelete: boolean;
+  readonly prevKv: boolean;
+  readonly progressNotify: boolean;
+  readonly fragment: boolean;
+}
+
+export class Watcher {
+  /** The next revision this watcher must receive. */
+  nextRev: bigint;
+  synced = false;
+  /** Revision of the last response sent (for progress notifications). */
+  lastSentRev = 0n;
+  constructor(
+    readonly id: bigint,
+    readonly sink: WatchSink,
+    readonly spec: WatcherSpec,
+    nextRev: bigint,
+  ) {
+    this.nextRev = nextRev;
+  }
+}
+
+export interface WatchHubLimits {
+  /** Revisions replayed per watcher per catch-up round (etcd: watchBatchMaxRevs = 1000). */
+  readonly catchUpRevsMax: number;
+  /** Interval of the catch-up loop (etcd: 100 ms). */
+  readonly syncIntervalMs: number;
+  /** Interval of progress notifications for watchers that asked for them (etcd: 10 min). */
+  readonly progressIntervalMs: number;
+  /** A response larger than this is split into fragments when the watcher allows it. */
+  readonly fragmentBytesMax: number;
+}
+
+export const DEFAULT_WATCH_LIMITS: WatchHubLimits = {
+  catchUpRevsMax: 1000,
+  syncIntervalMs: 100,
+  progressIntervalMs: 10 * 60 * 1000,
+  fragmentBytesMax: 1536 * 1024,
+};
+
+export class WatchHub {
+  /** Synced watchers on a single key, by key. */
+  private readonly syncedByKey = new Map<KeyString, Set<Watcher>>();
+  /** Synced watchers on a range. */
+  private readonly syncedRanges = new Set<Watcher>();
+  private readonly unsynced = new Set<Watcher>();
+  private syncTimer: NodeJS.Timeout | undefined;
+  private progressTimer: NodeJS.Timeout | undefined;
+  private readonly progressWatchers = new Set<Watcher>();
+
+  constructor(
+    private readonly store: () => MvccStore,
+    private readonly limits: WatchHubLimits = DEFAULT_WATCH_LIMITS,
+  ) {}
+
+  get watcherCount(): number {
+    let n = this.syncedRanges.size + this.unsynced.size;
+    for (const s of this.syncedByKey.values()) n += s.size;
+    return n;
+  }
+
+  start(): void {
+    this.syncTimer = setInterval(() => this.syncRound(), this.limits.syncIntervalMs);
+    this.syncTimer.unref();
+    this.progressTimer = setInterval(() => this.progressRound(), this.limits.progressIntervalMs);
+    this.progressTimer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.syncTimer);
+    clearInterval(this.progressTimer);
+  }
+
+  /** Registers a watcher; the caller has already sent the "created" response. */
+  add(id: bigint, sink: WatchSink, spec: WatcherSpec): Watcher {
+    const current = this.store().rev;
+    const w = new Watcher(id, sink, spec, spec.startRev > 0n ? spec.startRev : current + 1n);
+    if (spec.progressNotify) this.progressWatchers.add(w);
+    if (w.nextRev > current) this.markSynced(w);
+    else {
+      this.unsynced.add(w);
+      // Catch up right away rather than waiting for the next round.
+      setImmediate(() => this.catchUp(w));
+    }
+    return w;
+  }
+
+  remove(w: Watcher): void {
+    this.unsynced.delete(w);
+    this.progressWatchers.delete(w);
+    if (w.synced) this.unmarkSynced(w);
+  }
+
+  /** Whether every watcher in the list is synced (etcd answers progress requests only then). */
+  allSynced(ws: Iterable<Watcher>): boolean {
+    for (const w of ws) if (!w.synced) return false;
+    return true;
+  }
+
+  /** Called after each applied write request with its events (one revision). */
+  notify(events: readonly MvccEvent[], rev: bigint): void {
+    if (events.length === 0) return;
+    const matches = new Map<Watcher, MvccEvent[]>();
+    const add = (w: Watcher, ev: MvccEvent): void => {
+      let list = matches.get(w);
+      if (!list) matches.set(w, (list = []));
+      list.push(ev);
+    };
+    for (const ev of events) {
+      const key = ev.kv.key.toString('latin1');
+      const exact = this.syncedByKey.get(key);
+      if (exact) for (const w of exact) add(w, ev);
+      for (const w of this.syncedRanges) if (rangeContains(w.spec.range, key)) add(w, ev);
+    }
+    // A synced watcher has had every revision before `rev` (its nextRev is only kept
+    // up to date when it leaves the synced set), unless it asked to start later.
+    for (const [w, evs] of matches) {
+      if (w.nextRev > rev) continue; // started in the future
+      assert(w.synced, 'only synced watchers are notified');
+      this.deliver(w, evs, rev);
+      if (w.sink.blocked) {
+        // The stream is full: stop pushing; the catch-up loop takes over from history.
+        w.nextRev = rev + 1n;
+        this.unmarkSynced(w);
+        this.unsynced.add(w);
+      }
+    }
+  }
+
+  private syncRound(): void {
+    for (const w of [...this.unsynced]) this.catchUp(w);
+  }
+
+  /** Replays history to an unsynced watcher, one bounded chunk at a time. */
+  private catchUp(w: Watcher): void {
+    if (!this.unsynced.has(w) || w.sink.blocked) return;
+    const store = this.store();
+    const current = store.rev;
+    if (w.nextRev < store.compactedRev) {
+      this.unsynced.delete(w);
+      this.progressWatchers.delete(w);
+      w.sink.send({ watch_id: String(w.id), compact_revision: String(store.compactedRev), canceled: true, revision: current });
+      return;
+    }
+    while (w.nextRev <= current && !w.sink.blocked) {
+      const to = minBig(current, w.nextRev + BigInt(this.limits.catchUpRevsMax) - 1n);
+      const events = store.eventsBetween(w.spec.range, w.nextRev, to);
+      if (events.length > 0) this.deliver(w, events, current);
+      w.nextRev = to + 1n;
+    }
+    if (w.nextRev > current) {
+      this.unsynced.delete(w);
+      this.markSynced(w);
+    }
+  }
+
+  private deliver(w: Watcher, events: readonly MvccEvent[], rev: bigint): void {
+    const pb: PbEvent[] = [];
+    for (const ev of events) {
+      if (ev.type === EventType.Put ? w.spec.noPut : w.spec.noDelete) continue;
+      const e: PbEvent = { type: ev.type, kv: toPbKeyValue(ev.kv) };
+      if (w.spec.prevKv && ev.prevKv) e.prev_kv = toPbKeyValue(ev.prevKv);
+      pb.push(e);
+    }
+    if (pb.length === 0) return;
+    w.lastSentRev = rev;
+    if (!w.spec.fragment) {
+      w.sink.send({ watch_id: String(w.id), events: pb, revision: rev });
+      return;
+    }
+    // Fragment: split a large response; every part but the last carries fragment=true.
+    let part: PbEvent[] = [];
+    let bytes = 0;
+    for (const e of pb) {
+      const size = e.kv.key.length + (e.kv.value?.length ?? 0) + (e.prev_kv ? e.prev_kv.key.length + (e.prev_kv.value?.length ?? 0) : 0) + 64;
+      if (part.length > 0 && bytes + size > this.limits.fragmentBytesMax) {
+        w.sink.send({ watch_id: String(w.id), events: part, fragment: true, revision: rev });
+        part = [];
+        bytes = 0;
+      }
+      part.push(e);
+      bytes += size;
+    }
+    w.sink.send({ watch_id: String(w.id), events: part, revision: rev });
+  }
+
+  private progressRound(): void {
+    const rev = this.store().rev;
+    for (const w of this.progressWatchers) {
+      if (w.synced && w.lastSentRev < rev) w.sink.send({ watch_id: String(w.id), revision: rev });
+    }
+  }
+
+  private markSynced(w: Watcher): void {
+    w.synced = true;
+    if (w.spec.range.end === undefined) {
+      let set = this.syncedByKey.get(w.spec.range.start);
+      if (!set) this.syncedByKey.set(w.spec.range.start, (set = new Set()));
+      set.add(w);
+    } else this.syncedRanges.add(w);
+  }
+
+  private unmarkSynced(w: Watcher): void {
+    w.synced = false;
+    if (w.spec.range.end === undefined) {
+      const set = this.syncedByKey.get(w.spec.range.start);
+      set?.delete(w);
+      if (set && set.size === 0) this.syncedByKey.delete(w.spec.range.start);
+    } else this.syncedRanges.delete(w);
+  }
+
+  /** Called by a stream when it drains: its watchers can be caught up again. */
+  resume(ws: Iterable<Watcher>): void {
+    for (const w of ws) if (this.unsynced.has(w)) this.catchUp(w);
+  }
+}
+
+const minBig = (a: bigint, b: bigint): bigint => (a < b ? a : b);

@@ -88,7 +88,6 @@ export class Member {
   private snapshotIndex = 0n;
   private readonly unapplied: PendingEntry[] = [];
   private readonly waiters = new Map<bigint, Waiter>();
-  private flushScheduled = false;
   private snapshotting = false;
   private stopped = false;
   private readonly ids: RequestIdGenerator;
@@ -317,31 +316,29 @@ export class Member {
     });
   }
 
+  /**
+   * Appends one entry and asks the WAL to make it durable. The WAL gathers every entry
+   * appended in this turn of the event loop into one write + fdatasync (group commit);
+   * sync promises resolve in log order, so entries are applied in log order.
+   */
   private appendLocal(type: EntryType, data: Buffer, request: PbInternalRequest | undefined): bigint {
     const entry: LogEntry = { term: this.term, index: this.lastIndex + 1n, type, data };
     this.lastIndex = entry.index;
-    this.wal.append([entry]);
+    // A single member's entry is committed once durable: the hard state says so in the same write.
+    const hardState: HardState = { term: this.term, vote: this.memberId, commit: entry.index };
+    this.wal.append([entry], hardState);
     this.unapplied.push({ index: entry.index, term: entry.term, request: type === EntryType.Normal ? request : undefined, data: type === EntryType.Normal ? data : Buffer.alloc(0) });
-    this.scheduleFlush();
+    this.wal.sync().then(
+      () => this.applyUpTo(entry.index),
+      (err: unknown) => this.fatal(err),
+    );
     return entry.index;
   }
 
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      this.flush().catch((err: unknown) => this.fatal(err));
-    });
-  }
-
-  /** Makes everything appended so far durable, then commits and applies it. */
+  /** Resolves once everything appended so far is durable and applied. */
   private async flush(): Promise<void> {
-    const upTo = this.lastIndex;
-    const hardState: HardState = { term: this.term, vote: this.memberId, commit: upTo };
-    this.wal.append([], hardState);
     await this.wal.sync();
-    this.applyUpTo(upTo);
+    this.applyUpTo(this.lastIndex);
   }
 
   private applyUpTo(index: bigint): void {

@@ -56,8 +56,33 @@ export type WalRecord =
   | { readonly type: RecordType.SnapshotMarker; readonly index: bigint; readonly term: bigint };
 
 function assertU64(v: bigint, what: string): void {
-  assert(v >= 0n, `${what} is not negative`);
-  assert(v <= U64_MAX, `${what} fits in 64 bits`);
+  if (!(v >= 0n)) assert(false, `${what} is not negative`);
+  if (!(v <= U64_MAX)) assert(false, `${what} fits in 64 bits`);
+}
+
+const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * writeBigUInt64LE, but byte stores for values below 2^53 (every index and term in
+ * practice): ~4x faster, and this runs twice per entry on the write path.
+ */
+function writeU64(buf: Buffer, v: bigint, off: number, what: string): void {
+  if (v >= 0n && v <= SAFE_MAX) {
+    const n = Number(v);
+    const lo = n >>> 0;
+    const hi = (n - lo) / 4294967296;
+    buf[off] = lo;
+    buf[off + 1] = lo >>> 8;
+    buf[off + 2] = lo >>> 16;
+    buf[off + 3] = lo >>> 24;
+    buf[off + 4] = hi;
+    buf[off + 5] = hi >>> 8;
+    buf[off + 6] = hi >>> 16;
+    buf[off + 7] = hi >>> 24;
+    return;
+  }
+  assertU64(v, what);
+  buf.writeBigUInt64LE(v, off);
 }
 
 /**
@@ -87,44 +112,35 @@ export class RecordEncoder {
   }
 
   metadata(memberId: bigint, clusterId: bigint): void {
-    assertU64(memberId, 'memberId');
-    assertU64(clusterId, 'clusterId');
     const p = this.begin(RecordType.Metadata, METADATA_BYTES);
-    this.buf.writeBigUInt64LE(memberId, p);
-    this.buf.writeBigUInt64LE(clusterId, p + 8);
+    writeU64(this.buf, memberId, p, 'memberId');
+    writeU64(this.buf, clusterId, p + 8, 'clusterId');
     this.finish(p - RECORD_HEADER_BYTES - 1);
   }
 
   entry(e: RecEntry): void {
-    assertU64(e.term, 'entry term');
-    assertU64(e.index, 'entry index');
     assert(e.type >= 0 && e.type <= 255, 'entry type fits in a byte');
-    assert(ENTRY_FIXED_BYTES + e.data.length <= RECORD_BYTES_MAX, `entry ${e.index} data (${e.data.length} bytes) fits in a record`);
+    if (!(ENTRY_FIXED_BYTES + e.data.length <= RECORD_BYTES_MAX)) assert(false, `entry ${e.index} data (${e.data.length} bytes) fits in a record`);
     const p = this.begin(RecordType.Entry, ENTRY_FIXED_BYTES + e.data.length);
-    this.buf.writeBigUInt64LE(e.term, p);
-    this.buf.writeBigUInt64LE(e.index, p + 8);
+    writeU64(this.buf, e.term, p, 'entry term');
+    writeU64(this.buf, e.index, p + 8, 'entry index');
     this.buf[p + 16] = e.type;
-    e.data.copy(this.buf, p + 17);
+    this.buf.set(e.data, p + 17);
     this.finish(p - RECORD_HEADER_BYTES - 1);
   }
 
   hardState(h: RecHardState): void {
-    assertU64(h.term, 'hard state term');
-    assertU64(h.vote, 'hard state vote');
-    assertU64(h.commit, 'hard state commit');
     const p = this.begin(RecordType.HardState, HARD_STATE_BYTES);
-    this.buf.writeBigUInt64LE(h.term, p);
-    this.buf.writeBigUInt64LE(h.vote, p + 8);
-    this.buf.writeBigUInt64LE(h.commit, p + 16);
+    writeU64(this.buf, h.term, p, 'hard state term');
+    writeU64(this.buf, h.vote, p + 8, 'hard state vote');
+    writeU64(this.buf, h.commit, p + 16, 'hard state commit');
     this.finish(p - RECORD_HEADER_BYTES - 1);
   }
 
   snapshotMarker(index: bigint, term: bigint): void {
-    assertU64(index, 'snapshot index');
-    assertU64(term, 'snapshot term');
     const p = this.begin(RecordType.SnapshotMarker, SNAPSHOT_MARKER_BYTES);
-    this.buf.writeBigUInt64LE(index, p);
-    this.buf.writeBigUInt64LE(term, p + 8);
+    writeU64(this.buf, index, p, 'snapshot index');
+    writeU64(this.buf, term, p + 8, 'snapshot term');
     this.finish(p - RECORD_HEADER_BYTES - 1);
   }
 

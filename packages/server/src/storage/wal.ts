@@ -511,6 +511,13 @@ export class Wal {
       hardState: replay.hardState,
       marker: replay.marker,
     });
+    if (fromIndex > replay.last) {
+      // The snapshot is newer than the log (a follower saved the leader's snapshot file
+      // and crashed before its marker record was durable). Record the jump before the
+      // next entries, or the next recovery would see a gap. Term 0: not known here.
+      wal.encoder.snapshotMarker(fromIndex, 0n);
+      wal.appendedSeq++;
+    }
     return {
       wal,
       recovered: {
@@ -540,16 +547,16 @@ export class Wal {
     this.checkWritable();
     for (let k = 0; k < entries.length; k++) {
       const e = entries[k];
-      if (k > 0) assert(e.index === entries[k - 1].index + 1n, `entries of one append are contiguous (${entries[k - 1].index} then ${e.index})`);
+      if (k > 0 && !(e.index === entries[k - 1].index + 1n)) assert(false, `entries of one append are contiguous (${entries[k - 1].index} then ${e.index})`);
       this.appendEntry(e);
     }
     if (hardState !== undefined) {
       const prev = this.hardState;
-      assert(hardState.term >= prev.term, `hard state term never decreases (${prev.term} -> ${hardState.term})`);
+      if (!(hardState.term >= prev.term)) assert(false, `hard state term never decreases (${prev.term} -> ${hardState.term})`);
       // Raft §5.2: a member votes for at most one candidate in a given term.
-      assert(hardState.term > prev.term || prev.vote === 0n || hardState.vote === prev.vote, `vote changes within term ${hardState.term} (${prev.vote} -> ${hardState.vote})`);
-      assert(hardState.commit >= prev.commit, `commit index never decreases (${prev.commit} -> ${hardState.commit})`);
-      assert(hardState.commit <= this.lastIdx, `commit index ${hardState.commit} is within the log (last index ${this.lastIdx})`);
+      if (!(hardState.term > prev.term || prev.vote === 0n || hardState.vote === prev.vote)) assert(false, `vote changes within term ${hardState.term} (${prev.vote} -> ${hardState.vote})`);
+      if (!(hardState.commit >= prev.commit)) assert(false, `commit index never decreases (${prev.commit} -> ${hardState.commit})`);
+      if (!(hardState.commit <= this.lastIdx)) assert(false, `commit index ${hardState.commit} is within the log (last index ${this.lastIdx})`);
       this.encoder.hardState(hardState);
       this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit };
     }
@@ -557,22 +564,22 @@ export class Wal {
   }
 
   private appendEntry(e: LogEntry): void {
-    assert(e.index >= 1n, `entry index ${e.index} is at least 1`);
-    assert(e.term >= 1n, `entry ${e.index} has a term (${e.term}) of at least 1`);
-    assert(e.type === EntryType.Normal || e.type === EntryType.ConfChange, `entry ${e.index} has a known type (${e.type})`);
-    assert(e.index <= this.lastIdx + 1n, `entry index ${e.index} leaves no gap after the last index ${this.lastIdx}`);
+    if (!(e.index >= 1n)) assert(false, `entry index ${e.index} is at least 1`);
+    if (!(e.term >= 1n)) assert(false, `entry ${e.index} has a term (${e.term}) of at least 1`);
+    if (!(e.type === EntryType.Normal || e.type === EntryType.ConfChange)) assert(false, `entry ${e.index} has a known type (${e.type})`);
+    if (!(e.index <= this.lastIdx + 1n)) assert(false, `entry index ${e.index} leaves no gap after the last index ${this.lastIdx}`);
     if (e.index <= this.lastIdx) {
       // Raft §5.3: "If an existing entry conflicts with a new one (same index but
       // different terms), delete the existing entry and all that follow it." Committed
       // entries never conflict (Leader Completeness, §5.4).
-      assert(e.index > this.hardState.commit, `entry ${e.index} overwritten is not committed (commit ${this.hardState.commit})`);
-      assert(e.index > (this.marker?.index ?? 0n), `entry ${e.index} overwritten is not covered by the snapshot at ${this.marker?.index}`);
+      if (!(e.index > this.hardState.commit)) assert(false, `entry ${e.index} overwritten is not committed (commit ${this.hardState.commit})`);
+      if (!(e.index > (this.marker?.index ?? 0n))) assert(false, `entry ${e.index} overwritten is not covered by the snapshot at ${this.marker?.index}`);
       const old = this.termAt(e.index);
-      assert(old === undefined || e.term >= old, `entry ${e.index} is overwritten by a term (${e.term}) not older than before (${old})`);
+      if (!(old === undefined || e.term >= old)) assert(false, `entry ${e.index} is overwritten by a term (${e.term}) not older than before (${old})`);
       while (this.termRuns.length > 0 && this.termRuns[this.termRuns.length - 1].index >= e.index) this.termRuns.pop();
     }
     const prevTerm = this.termAt(e.index - 1n);
-    assert(prevTerm === undefined || e.term >= prevTerm, `log terms never decrease (entry ${e.index}: ${prevTerm} -> ${e.term})`);
+    if (!(prevTerm === undefined || e.term >= prevTerm)) assert(false, `log terms never decrease (entry ${e.index}: ${prevTerm} -> ${e.term})`);
     const lastRun = this.termRuns[this.termRuns.length - 1];
     if (lastRun === undefined || lastRun.term !== e.term) this.termRuns.push({ index: e.index, term: e.term });
     this.lastIdx = e.index;

@@ -167,6 +167,21 @@ describe('Wal', () => {
     await expect(Wal.open(walDir, 0n)).rejects.toThrow(/entries 1\.\.100 are missing/);
   });
 
+  test('opening from a snapshot newer than the log (its marker never became durable) keeps the log replayable', async () => {
+    const wal = await Wal.create(walDir, META);
+    wal.append(entries(1n, 5n, 1n), { term: 1n, vote: 0n, commit: 5n });
+    await wal.close();
+    const { wal: w2, recovered } = await Wal.open(walDir, 10n);
+    expect(recovered.entries).toEqual([]);
+    expect(w2.lastIndex()).toBe(10n);
+    w2.append(entries(11n, 12n, 2n), { term: 2n, vote: 0n, commit: 12n });
+    await w2.close();
+    const { wal: w3, recovered: r3 } = await Wal.open(walDir, 10n);
+    expect(r3.entries.map((e) => e.index)).toEqual([11n, 12n]);
+    await w3.close();
+    await expect(Wal.open(walDir, 0n)).rejects.toThrow(/entries 1\.\.10 are missing/);
+  });
+
   test('suffix overwrite (Raft §5.3): append 5..10, then 7 with a new term; the overwrite wins on recovery', async () => {
     const wal = await Wal.create(walDir, META);
     wal.append(entries(1n, 4n, 1n), { term: 1n, vote: 1n, commit: 4n });
@@ -280,6 +295,26 @@ describe('Wal', () => {
     await wal.close().catch(() => undefined);
     await w2.close().catch(() => undefined);
     expect(() => w2.append([entry(4n, 2n)])).toThrow(/assertion failed: the WAL is open/);
+  });
+
+  test('a failed fdatasync fails every waiter and the WAL for good (no retry after an fsync error)', async () => {
+    const wal = await Wal.create(walDir, META, { preallocate: false });
+    const probe = await fsp.open(path.join(dir, 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+    await probe.close();
+    const spy = jest.spyOn(proto, 'datasync').mockRejectedValueOnce(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    try {
+      wal.append([entry(1n, 1n)]);
+      const a = wal.sync();
+      const b = wal.sync();
+      await expect(a).rejects.toThrow(/EIO/);
+      await expect(b).rejects.toThrow(/EIO/);
+      expect(() => wal.append([entry(2n, 1n)])).toThrow(/EIO/);
+      await expect(wal.sync()).rejects.toThrow(/EIO/);
+      await expect(wal.close()).rejects.toThrow(/EIO/);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   test('leftover .wal.tmp from a crash during rollover is ignored and removed', async () => {

@@ -11,7 +11,8 @@ import { isTxnReadOnly } from '../apply/kv-applier';
 import { checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxnIntervals, checkTxnRequest } from './validate';
 import type { PbCompactionRequest, PbDeleteRangeRequest, PbHeader, PbPutRequest, PbRangeRequest, PbTxnRequest } from './pb';
 import { int64 } from './pb';
-import { unary } from './grpc-util';
+import { EtcdError } from '../errors';
+import { limitRequestSize, unary } from './grpc-util';
 import { watchService } from './watch-service';
 import { leaseService } from './lease-service';
 
@@ -67,31 +68,60 @@ export function maintenanceService(m: Member): grpc.UntypedServiceImplementation
       const h = m.hashKV(int64(r.revision));
       return { header: m.header(h.revision), hash: h.hash, compact_revision: String(h.compactRevision) };
     }),
-    Alarm: unary(() => ({ header: m.header(), alarms: [] })),
+    // etcd answers Alarm without a header (its applier builds a bare AlarmResponse).
+    Alarm: unary(() => ({ alarms: [] })),
   };
 }
 
 export function clusterService(m: Member): grpc.UntypedServiceImplementation {
   const list = (): unknown[] =>
     m.members().map((x) => ({ ID: String(x.id), name: x.name, peerURLs: x.peerUrls, clientURLs: x.clientUrls, isLearner: x.isLearner }));
+  // etcd's cluster server headers carry no revision.
+  const header = (): PbHeader => {
+    const h = m.header();
+    delete h.revision;
+    return h;
+  };
+  const known = (id: bigint): void => {
+    if (!m.members().some((x) => x.id === id)) throw new EtcdError('memberNotFound');
+  };
   return {
-    MemberList: unary(() => ({ header: m.header(), members: list() })),
+    MemberList: unary(() => ({ header: header(), members: list() })),
+    MemberRemove: unary((r: { ID?: string }) => {
+      known(int64(r.ID));
+      // Removing the only member would leave no quorum (etcd's strict reconfig check).
+      throw new EtcdError('memberNotEnoughStarted');
+    }),
+    MemberUpdate: unary((r: { ID?: string }) => {
+      known(int64(r.ID));
+      throw new EtcdError('unimplemented');
+    }),
+    MemberPromote: unary((r: { ID?: string }) => {
+      known(int64(r.ID));
+      throw new EtcdError('memberNotLearner');
+    }),
+    MemberAdd: unary(() => {
+      throw new EtcdError('unimplemented');
+    }),
   };
 }
 
 /** Starts gRPC on every client URL; resolves with the bound addresses. */
 export async function startGrpcServer(m: Member, listenUrls: readonly string[]): Promise<{ server: grpc.Server; addresses: string[] }> {
   const server = new grpc.Server({
-    'grpc.max_receive_message_length': m.config.maxRequestBytes + GRPC_OVERHEAD_BYTES,
+    // The limit is enforced by limitRequestSize (grpc-go's error text), not by grpc-js.
+    'grpc.max_receive_message_length': -1,
     'grpc.max_send_message_length': 2 ** 31 - 1,
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5000,
   });
-  server.addService(serviceDefinition('etcdserverpb.KV', true), kvService(m));
-  server.addService(serviceDefinition('etcdserverpb.Maintenance', true), maintenanceService(m));
-  server.addService(serviceDefinition('etcdserverpb.Cluster', true), clusterService(m));
-  server.addService(serviceDefinition('etcdserverpb.Watch', true), watchService(m));
-  server.addService(serviceDefinition('etcdserverpb.Lease', true), leaseService(m));
+  const limited = (name: string): grpc.ServiceDefinition =>
+    limitRequestSize(serviceDefinition(name, true), m.config.maxRequestBytes + GRPC_OVERHEAD_BYTES);
+  server.addService(limited('etcdserverpb.KV'), kvService(m));
+  server.addService(limited('etcdserverpb.Maintenance'), maintenanceService(m));
+  server.addService(limited('etcdserverpb.Cluster'), clusterService(m));
+  server.addService(limited('etcdserverpb.Watch'), watchService(m));
+  server.addService(limited('etcdserverpb.Lease'), leaseService(m));
   const addresses: string[] = [];
   for (const u of listenUrls) {
     const url = new URL(u);

@@ -16,6 +16,11 @@ export function toServiceError(err: unknown): grpc.ServiceError {
 export function unary<Req, Res>(fn: Handler<Req, Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     let result: Res | Promise<Res>;
+    const req: unknown = call.request;
+    if (req instanceof OversizedRequest) {
+      callback(req.toServiceError());
+      return;
+    }
     try {
       result = fn(call.request);
     } catch (err) {
@@ -27,3 +32,33 @@ export function unary<Req, Res>(fn: Handler<Req, Res>): grpc.handleUnaryCall<Req
   };
 }
 
+
+/** A request too large for the gRPC limit, caught before decoding (see limitRequestSize). */
+export class OversizedRequest {
+  constructor(
+    readonly bytes: number,
+    readonly limitBytes: number,
+  ) {}
+  toServiceError(): grpc.ServiceError {
+    // grpc-go's text, which etcd clients see from etcd: "grpc: received message larger than max (N vs. M)".
+    const message = `grpc: received message larger than max (${this.bytes} vs. ${this.limitBytes})`;
+    return Object.assign(new Error(message), { code: GrpcCode.ResourceExhausted as number, details: message, metadata: new grpc.Metadata() });
+  }
+}
+
+/**
+ * Wraps a service's request decoders so that an oversized request becomes an
+ * OversizedRequest value instead of being decoded; handlers answer it with grpc-go's
+ * ResourceExhausted text (grpc-js's own limit would answer with different words).
+ */
+export function limitRequestSize(def: grpc.ServiceDefinition, limitBytes: number): grpc.ServiceDefinition {
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(def)) {
+    const decode = method.requestDeserialize;
+    out[name] = {
+      ...method,
+      requestDeserialize: (buf: Buffer) => (buf.length > limitBytes ? new OversizedRequest(buf.length, limitBytes) : decode(buf)),
+    };
+  }
+  return out as grpc.ServiceDefinition;
+}

@@ -6,7 +6,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Member } from '../member/member';
 import { int64 } from './pb';
-import { toServiceError, unary } from './grpc-util';
+import { OversizedRequest, toServiceError, unary } from './grpc-util';
 
 /** Keepalives queued for answer on one stream before the member stops reading it. */
 const KEEPALIVES_IN_FLIGHT_MAX = 10_000;
@@ -32,6 +32,10 @@ export function leaseService(m: Member): grpc.UntypedServiceImplementation {
     LeaseKeepAlive(call: grpc.ServerDuplexStream<{ ID?: string }, unknown>) {
       let inFlight = 0;
       call.on('data', (r: { ID?: string }) => {
+        if (r instanceof OversizedRequest) {
+          call.destroy(r.toServiceError());
+          return;
+        }
         const id = int64(r.ID);
         try {
           const ttl = m.leaseRenew(id);

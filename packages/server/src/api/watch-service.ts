@@ -9,6 +9,7 @@ import type { Member } from '../member/member';
 import { keyRange } from '../mvcc/key-range';
 import type { Watcher, WatchResponseBody, WatchSink } from '../watch/hub';
 import { int64 } from './pb';
+import { OversizedRequest } from './grpc-util';
 
 /** Bound on watchers per stream: a client must not make the member track without limit. */
 export const WATCHERS_PER_STREAM_MAX = 100_000;
@@ -68,6 +69,10 @@ export function watchService(m: Member): grpc.UntypedServiceImplementation {
       };
       call.on('data', (req: PbWatchRequest) => {
         if (closed) return;
+        if (req instanceof OversizedRequest) {
+          call.destroy(req.toServiceError());
+          return;
+        }
         if (req.create_request) {
           const c = req.create_request;
           const rev = m.rev;

@@ -95,7 +95,7 @@ export class KvApplier {
     const path = new Map<PbTxnRequest, boolean>();
     this.decide(r, path);
     const readOnly = isTxnReadOnly(r);
-    if (!readOnly) this.checkChosen(r, path, (op) => op.request_put && this.checkPut(op.request_put));
+    if (!readOnly) this.checkChosen(r, path, (op) => op.request_put && this.checkPut(op.request_put, true));
     this.checkChosen(r, path, (op) => op.request_range && this.checkRangeRevision(op.request_range));
     if (readOnly) {
       const response = this.applyTxn(r, path, this.store.rev);
@@ -135,8 +135,8 @@ export class KvApplier {
       } else if (op.request_delete_range) {
         responses.push({ response: 'response_delete_range', response_delete_range: this.applyDelete(op.request_delete_range) });
       } else if (op.request_txn) {
+        // etcd leaves a nested txn's header empty.
         const nested = this.applyTxn(op.request_txn, path, readRev);
-        nested.header.revision = String(readRev ?? this.store.writeReadRev);
         responses.push({ response: 'response_txn', response_txn: nested });
       }
     }
@@ -149,17 +149,18 @@ export class KvApplier {
     const rev = requested <= 0n ? currentRev : requested;
     if (rev < this.store.compactedRev) throw new EtcdError('compacted');
     const limit = Number(int64(r.limit));
-    let sortOrder = r.sort_order ?? 0;
+    const requestedOrder = r.sort_order ?? 0;
     const sortTarget = r.sort_target ?? 0;
-    // etcd: a non-KEY sort target with no order means ascending.
-    if (sortTarget !== 0 && sortOrder === 0) sortOrder = 1;
+    // etcd: a non-KEY sort target with no order means ascending -- but whether to fetch
+    // the whole range is decided from the order as sent (etcd 3.4 apply.go Range).
+    const sortOrder = sortTarget !== 0 && requestedOrder === 0 ? 1 : requestedOrder;
     const minMod = int64(r.min_mod_revision);
     const maxMod = int64(r.max_mod_revision);
     const minCreate = int64(r.min_create_revision);
     const maxCreate = int64(r.max_create_revision);
     const filtered = minMod !== 0n || maxMod !== 0n || minCreate !== 0n || maxCreate !== 0n;
     // Fetch one more than the limit to know `more`, unless sort or filters need everything.
-    const fetch = sortOrder !== 0 || filtered || limit <= 0 ? 0 : limit + 1;
+    const fetch = requestedOrder !== 0 || filtered || limit <= 0 ? 0 : limit + 1;
     const result = this.store.range(keyRange(r.key, r.range_end), rev, { limit: fetch, countOnly: r.count_only === true });
     let kvs = result.kvs;
     if (filtered) {
@@ -194,13 +195,20 @@ export class KvApplier {
     if (rev > 0n && rev < this.store.compactedRev) throw new EtcdError('compacted');
   }
 
-  /** Apply-time checks of a put (etcd: checkPut), made before anything is written. */
-  private checkPut(r: PbPutRequest): void {
+  /**
+   * Apply-time checks of a put, made before anything is written. etcd checks the lease
+   * first for a plain put (applyPut) but the key first inside a txn (checkRequestPut).
+   */
+  private checkPut(r: PbPutRequest, inTxn = false): void {
     const lease = int64(r.lease);
-    if (lease !== 0n && !this.leases.exists(lease)) throw new EtcdError('leaseNotFound');
+    const checkLease = (): void => {
+      if (lease !== 0n && !this.leases.exists(lease)) throw new EtcdError('leaseNotFound');
+    };
+    if (!inTxn) checkLease();
     if (r.ignore_value || r.ignore_lease) {
       if (!this.store.get(toKeyString(r.key ?? EMPTY_BUFFER))) throw new EtcdError('keyNotFound');
     }
+    if (inTxn) checkLease();
   }
 
   private applyPut(r: PbPutRequest): PbPutResponse {
@@ -266,7 +274,8 @@ function compareKeyValue(c: PbCompare, kv: KeyValue | undefined): boolean {
       result = cmpBig(kv?.lease ?? 0n, given('lease'));
       break;
     default:
-      return false;
+      // etcd: an unknown target compares as equal.
+      result = 0;
   }
   switch (c.result ?? 0) {
     case CompareResult.EQUAL:
@@ -278,7 +287,8 @@ function compareKeyValue(c: PbCompare, kv: KeyValue | undefined): boolean {
     case CompareResult.LESS:
       return result < 0;
     default:
-      return false;
+      // etcd: an unknown result operator holds.
+      return true;
   }
 }
 

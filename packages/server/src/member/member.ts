@@ -242,9 +242,10 @@ export class Member {
   }
 
   hashKV(revision: bigint): { hash: number; compactRevision: bigint; revision: bigint } {
-    const rev = revision === 0n ? this.store.rev : revision;
-    if (rev > this.store.rev) throw new EtcdError('futureRev');
-    if (rev < this.store.compactedRev) throw new EtcdError('compacted');
+    // etcd (HashByRev): hashing at or below the compacted revision is refused.
+    if (revision > 0n && revision <= this.store.compactedRev) throw new EtcdError('compacted');
+    if (revision > this.store.rev) throw new EtcdError('futureRev');
+    const rev = revision <= 0n ? this.store.rev : revision;
     return { hash: this.store.hashKV(rev), compactRevision: this.store.compactedRev, revision: this.store.rev };
   }
 

@@ -15,7 +15,7 @@
  * All state is in memory; durability comes from the WAL and snapshots (see storage/).
  * Keys are latin1 strings internally (see key-range.ts) so that string order is byte order.
  */
-import * as zlib from 'node:zlib';
+import { crc32c } from '../util/crc32c';
 import { assert } from '../util/assert';
 import { MvccCompactedError, MvccFutureRevError } from '../errors';
 import { KeyRange, KeyString, fromKeyString } from './key-range';
@@ -71,7 +71,8 @@ export class MvccStore {
   /** Every key with any retained history, in byte order. */
   private readonly sortedKeys: KeyString[] = [];
   private currentRevision = 1n;
-  private compactRevision = 0n;
+  /** etcd's compactMainRev starts at -1: `compact 0` on a fresh store succeeds once. */
+  private compactRevision = -1n;
   /** Set while a write request is being applied. */
   private pendingWrite: { rev: bigint; sub: number; events: MvccEvent[] } | undefined;
 
@@ -234,27 +235,38 @@ export class MvccStore {
   }
 
   /**
-   * A CRC32 over every retained version with mod revision <= rev, in key then revision
-   * order, plus the compacted revision. Members with the same history agree on it; it is
-   * what `etcdctl endpoint hashkv` compares across members.
+   * etcd's HashKV, bit for bit (mvcc/kvstore.go HashByRev): a CRC-32C over the bucket name
+   * "key", then, in revision order, each stored revision key (8-byte main, '_', 8-byte sub,
+   * 't' for a tombstone) and its marshaled mvccpb.KeyValue, for revisions <= rev. Versions
+   * at or before the compacted revision count only if compaction at `rev` would keep them.
+   * Caller checks the bounds.
    */
   hashKV(rev: bigint): number {
-    let crc = zlib.crc32(Buffer.from('key'));
-    const head = Buffer.alloc(8 * 5 + 1);
+    const rows: { key: KeyString; v: Version; droppable: boolean }[] = [];
+    let keepCount = 0;
     for (const key of this.sortedKeys) {
       const history = this.histories.get(key)!;
+      let latest: Version | undefined;
+      for (const v of history) if (v.modRev <= rev) latest = v;
+      const kept = latest && !latest.tombstone ? latest : undefined;
+      if (kept) keepCount++;
       for (const v of history) {
         if (v.modRev > rev) break;
-        crc = zlib.crc32(fromKeyString(key), crc);
-        head.writeBigInt64BE(v.createRev, 0);
-        head.writeBigInt64BE(v.modRev, 8);
-        head.writeBigInt64BE(BigInt(v.sub), 16);
-        head.writeBigInt64BE(v.version, 24);
-        head.writeBigInt64BE(v.lease, 32);
-        head.writeUInt8(v.tombstone ? 1 : 0, 40);
-        crc = zlib.crc32(head, crc);
-        crc = zlib.crc32(v.value, crc);
+        rows.push({ key, v, droppable: v.modRev <= this.compactRevision && v !== kept });
       }
+    }
+    rows.sort((a, b) => (a.v.modRev < b.v.modRev ? -1 : a.v.modRev > b.v.modRev ? 1 : a.v.sub - b.v.sub));
+    let crc = crc32c(Buffer.from('key'));
+    for (const { key, v, droppable } of rows) {
+      // etcd skips revisions compaction at `rev` would drop, unless its keep set is empty.
+      if (droppable && keepCount > 0) continue;
+      const revKey = Buffer.alloc(v.tombstone ? 18 : 17);
+      revKey.writeBigInt64BE(v.modRev, 0);
+      revKey[8] = 0x5f; // '_'
+      revKey.writeBigInt64BE(BigInt(v.sub), 9);
+      if (v.tombstone) revKey[17] = 0x74; // 't'
+      crc = crc32c(revKey, crc);
+      crc = crc32c(marshalKeyValue(fromKeyString(key), v), crc);
     }
     return crc >>> 0;
   }
@@ -377,6 +389,39 @@ export class MvccStore {
     for (const [key, history] of this.histories) for (const v of history) n += key.length + v.value.length + 48;
     return n;
   }
+}
+
+/** gogoproto's marshaling of mvccpb.KeyValue: fields 1..6, zero values omitted. */
+function marshalKeyValue(key: Buffer, v: Version): Buffer {
+  const parts: number[] = [];
+  const varint = (x: bigint): void => {
+    let n = BigInt.asUintN(64, x);
+    while (n >= 0x80n) {
+      parts.push(Number(n & 0x7fn) | 0x80);
+      n >>= 7n;
+    }
+    parts.push(Number(n));
+  };
+  const bytes = (field: number, b: Buffer): void => {
+    if (b.length === 0) return;
+    parts.push((field << 3) | 2);
+    varint(BigInt(b.length));
+    for (const x of b) parts.push(x);
+  };
+  const int = (field: number, x: bigint): void => {
+    if (x === 0n) return;
+    parts.push(field << 3);
+    varint(x);
+  };
+  bytes(1, key);
+  if (!v.tombstone) {
+    int(2, v.createRev);
+    int(3, v.modRev);
+    int(4, v.version);
+    bytes(5, v.value);
+    int(6, v.lease);
+  }
+  return Buffer.from(parts);
 }
 
 function versionAt(history: Version[], rev: bigint): Version | undefined {

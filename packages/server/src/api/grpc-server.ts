@@ -3,7 +3,9 @@
  * server loads the protos with `defaults: false`, so absent fields stay absent), validate,
  * call the member, fill the response header, and map errors to etcd's codes and texts.
  */
+import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
+import { AuthorityFixingSocket } from './authority-fix';
 import { serviceDefinition } from '@coord/proto';
 import type { Member } from '../member/member';
 import { SERVER_VERSION } from '../member/member';
@@ -123,19 +125,25 @@ export async function startGrpcServer(m: Member, listenUrls: readonly string[]):
   server.addService(limited('etcdserverpb.Watch'), watchService(m));
   server.addService(limited('etcdserverpb.Lease'), leaseService(m));
   const addresses: string[] = [];
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const listeners: net.Server[] = [];
   for (const u of listenUrls) {
     const url = new URL(u);
-    const host = url.hostname === 'localhost' ? '127.0.0.1' : url.hostname;
-    const target = `${host.includes(':') ? `[${host}]` : host}:${url.port}`;
-    await new Promise<void>((resolve, reject) =>
-      server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, port) => {
-        if (err) reject(new Error(`listen ${u}: ${err.message}`));
-        else {
-          addresses.push(`${host}:${port}`);
-          resolve();
-        }
-      }),
-    );
+    const host = url.hostname === 'localhost' ? '127.0.0.1' : url.hostname.replace(/^\[|\]$/g, '');
+    // Connections go through AuthorityFixingSocket: see authority-fix.ts for why.
+    const listener = net.createServer((socket) => injector.injectConnection(new AuthorityFixingSocket(socket)));
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', (err) => reject(new Error(`listen ${u}: ${err.message}`)));
+      listener.listen(Number(url.port), host, () => resolve());
+    });
+    const bound = listener.address() as net.AddressInfo;
+    addresses.push(`${host}:${bound.port}`);
+    listeners.push(listener);
   }
+  const shutdown = server.tryShutdown.bind(server);
+  server.tryShutdown = (cb: (err?: Error) => void): void => {
+    for (const l of listeners) l.close();
+    shutdown(cb);
+  };
   return { server, addresses };
 }

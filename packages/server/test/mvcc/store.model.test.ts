@@ -103,7 +103,7 @@ class Model {
   readonly snapshots: Map<string, MKv>[] = [new Map(), new Map()];
   /** Every change in order, for predicting what compaction keeps. */
   readonly log: { rev: bigint; key: string; tomb: boolean; value: string }[] = [];
-  compacted = 0n;
+  compacted = -1n; // etcd: compactMainRev starts at -1
 
   get rev(): bigint {
     return BigInt(this.snapshots.length - 1);

@@ -1,8 +1,9 @@
 /**
  * The entry point: one Client per cluster. It owns the connection pool and exposes each
- * service as a namespace (`client.kv`, `client.maintenance`, `client.cluster`; Lease and
- * Watch will join as `client.lease` and `client.watch`, each in its own file), plus flat
- * shortcuts for the common calls.
+ * service as a namespace (`client.kv`, `client.maintenance`, `client.cluster`,
+ * `client.watches`, `client.leases`), each in its own file, plus flat shortcuts for the
+ * common calls. `client.watch(...)` and `client.lease(...)` are the shortcuts that create a
+ * watcher and a kept-alive lease, which is why those two namespaces take plural names.
  */
 import { Cluster, type MemberListOptions, type MemberListResult } from './cluster';
 import { ConnectionPool, type ClientOptions, type ResolvedOptions } from './connection';
@@ -16,15 +17,33 @@ import {
   type PutCallOptions,
   type TxnCallOptions,
 } from './kv';
+import {
+  Lease,
+  Leases,
+  type LeaseGrantOptions,
+  type LeaseGrantResult,
+  type LeaseKeepAliveResult,
+  type LeaseLeasesResult,
+  type LeaseOptions,
+  type LeaseRevokeResult,
+  type LeaseTimeToLiveOptions,
+  type LeaseTimeToLiveResult,
+} from './lease';
 import { Maintenance, type HashKVResult, type StatusResult } from './maintenance';
 import type { DeleteResult, PutResult, RangeResult, TxnResult } from './ops';
-import type { Bytes, CallOptions, Int64Input, KeyValue } from './types';
+import type { Bytes, CallOptions, Int64Input, KeyValue, ResponseHeader } from './types';
+import { Watches, type WatchOptions, type Watcher } from './watch';
 import type { RawClients } from './wire';
+
+/** `put` options of the client shortcut: `lease` may also be a kept-alive `Lease`. */
+export type ClientPutOptions = Omit<PutCallOptions, 'lease'> & { lease?: Int64Input | Lease };
 
 export class Client {
   readonly kv: KV;
   readonly maintenance: Maintenance;
   readonly cluster: Cluster;
+  readonly watches: Watches;
+  readonly leases: Leases;
   private readonly pool: ConnectionPool;
 
   constructor(options: ClientOptions) {
@@ -32,6 +51,8 @@ export class Client {
     this.kv = new KV(this.pool);
     this.maintenance = new Maintenance(this.pool);
     this.cluster = new Cluster(this.pool);
+    this.watches = new Watches(this.pool);
+    this.leases = new Leases(this.pool, this.kv);
   }
 
   /** The validated, frozen options. */
@@ -54,8 +75,13 @@ export class Client {
     return this.pool.raw(endpoint);
   }
 
-  /** Close every channel; later calls reject with `ClientClosedError`. */
+  /**
+   * Close every channel; later calls reject with `ClientClosedError`. Watchers end with
+   * `ClientClosedError`; kept-alive leases stop being renewed (not revoked, not 'lost').
+   */
   close(): void {
+    this.watches.close();
+    this.leases.close();
     this.pool.close();
   }
 
@@ -69,8 +95,10 @@ export class Client {
     return this.kv.getRange(options);
   }
 
-  put(key: Bytes, value: Bytes, options?: PutCallOptions): Promise<PutResult> {
-    return this.kv.put(key, value, options);
+  async put(key: Bytes, value: Bytes, options?: ClientPutOptions): Promise<PutResult> {
+    const lease = options?.lease;
+    if (lease instanceof Lease) return this.kv.put(key, value, { ...options, lease: await lease.grant() });
+    return this.kv.put(key, value, options as PutCallOptions | undefined);
   }
 
   delete(key: Bytes, options?: DeleteCallOptions): Promise<DeleteResult> {
@@ -95,5 +123,40 @@ export class Client {
 
   memberList(options?: MemberListOptions): Promise<MemberListResult> {
     return this.cluster.memberList(options);
+  }
+
+  /** Watch a key or range: an async iterable of responses, resumed across failures. See watch.ts. */
+  watch(options: WatchOptions): Watcher {
+    return this.watches.watch(options);
+  }
+
+  /** Ask for a progress notification on the shared watch stream. */
+  watchProgress(options?: CallOptions): Promise<ResponseHeader> {
+    return this.watches.progress(options);
+  }
+
+  /** A lease kept alive by this client, with a `lost` signal. See lease.ts. */
+  lease(ttlSeconds: Int64Input, options?: LeaseOptions): Lease {
+    return this.leases.lease(ttlSeconds, options);
+  }
+
+  leaseGrant(ttlSeconds: Int64Input, options?: LeaseGrantOptions): Promise<LeaseGrantResult> {
+    return this.leases.grant(ttlSeconds, options);
+  }
+
+  leaseRevoke(id: Int64Input, options?: CallOptions): Promise<LeaseRevokeResult> {
+    return this.leases.revoke(id, options);
+  }
+
+  leaseTimeToLive(id: Int64Input, options?: LeaseTimeToLiveOptions): Promise<LeaseTimeToLiveResult> {
+    return this.leases.timeToLive(id, options);
+  }
+
+  leaseLeases(options?: CallOptions): Promise<LeaseLeasesResult> {
+    return this.leases.list(options);
+  }
+
+  leaseKeepAliveOnce(id: Int64Input, options?: CallOptions): Promise<LeaseKeepAliveResult> {
+    return this.leases.keepAliveOnce(id, options);
   }
 }

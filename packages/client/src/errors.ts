@@ -59,6 +59,56 @@ export class ClientClosedError extends EtcdError {
 /** gRPC refused a message over its size limit ("grpc: received message larger than max ..."). */
 export class MessageTooLargeError extends EtcdError {}
 
+/**
+ * A watch could not continue because the revision it had to resume from (its start revision,
+ * or the revision after the last one it delivered) has been compacted away. Events in
+ * between are gone: the caller must re-read the current state and watch again from
+ * `compactRevision` or later. etcd sends this as a `canceled` WatchResponse with
+ * `compact_revision` set, not as a gRPC status.
+ */
+export class WatchCompactedError extends EtcdError {
+  /** The server's compaction revision: the oldest revision still available. */
+  readonly compactRevision: bigint;
+  /** The revision the watch asked to (re)start from. */
+  readonly requestedRevision: bigint;
+
+  constructor(compactRevision: bigint, requestedRevision: bigint) {
+    super(
+      `etcdserver: mvcc: required revision has been compacted (watch from ${requestedRevision}, compacted at ${compactRevision})`,
+      Status.OUT_OF_RANGE,
+    );
+    this.compactRevision = compactRevision;
+    this.requestedRevision = requestedRevision;
+  }
+}
+
+/** Why a kept-alive lease was declared lost. */
+export type LeaseLostReason =
+  /** A keep-alive was answered with TTL 0: the lease expired or was revoked (by anyone). */
+  | 'expired'
+  /** No keep-alive was acknowledged in time; the server may already have expired it. */
+  | 'deadline'
+  /** The grant itself failed; the lease never existed. */
+  | 'grant-failed';
+
+/**
+ * A lease the client was keeping alive can no longer be assumed to exist. Raised on
+ * `lease.signal` (as its reason) and as the `lost` event; never thrown by the server.
+ */
+export class LeaseLostError extends EtcdError {
+  readonly leaseId: bigint | undefined;
+  readonly reason: LeaseLostReason;
+
+  constructor(leaseId: bigint | undefined, reason: LeaseLostReason, details: string, options?: { cause?: unknown }) {
+    const cause = options?.cause;
+    const code =
+      reason === 'expired' ? Status.NOT_FOUND : reason === 'deadline' ? Status.DEADLINE_EXCEEDED : cause instanceof EtcdError ? cause.code : Status.UNKNOWN;
+    super(details, code, options);
+    this.leaseId = leaseId;
+    this.reason = reason;
+  }
+}
+
 // ---- etcd server errors: one class per message ----------------------------------------
 
 export class EmptyKeyError extends EtcdError {}

@@ -5,8 +5,12 @@
  *   await client.put('k', 'v');
  *   const kv = await client.get('k');              // KeyValue | undefined, revisions as bigint
  *   await client.txn({ compare: [compare.version('k', '=', 0)], success: [op.put('k', 'v')] });
+ *   for await (const res of client.watch({ key: 'k', prefix: true })) console.log(res.events);
+ *   const lease = client.lease(10);                // kept alive; lease.signal aborts if lost
+ *   await lease.put('service/a', 'addr');
  */
 export { Client } from './client';
+export type { ClientPutOptions } from './client';
 export type { ClientOptions, ResolvedOptions, UnaryPolicy } from './connection';
 export { ConnectionPool, DEFAULT_CALL_TIMEOUT_MS, DEFAULT_DIAL_TIMEOUT_MS, parseEndpoint } from './connection';
 export { KV } from './kv';
@@ -15,6 +19,20 @@ export { Maintenance } from './maintenance';
 export type { HashKVResult, StatusResult } from './maintenance';
 export { Cluster } from './cluster';
 export type { Member, MemberListOptions, MemberListResult } from './cluster';
+export { Watches, Watcher, DEFAULT_WATCH_QUEUED_RESPONSES_MAX } from './watch';
+export type { WatchEvent, WatchEventType, WatchOptions, WatchResponse } from './watch';
+export { Lease, Leases, LEASE_SAFETY_MARGIN_MS_MAX, leaseIdToHex, parseLeaseId } from './lease';
+export type {
+  LeaseGrantOptions,
+  LeaseGrantResult,
+  LeaseKeepAliveResult,
+  LeaseLeasesResult,
+  LeaseOptions,
+  LeaseRevokeResult,
+  LeaseState,
+  LeaseTimeToLiveOptions,
+  LeaseTimeToLiveResult,
+} from './lease';
 export { compare, op, encodeCompare, encodeOp, encodeRange, encodePut, encodeDelete, encodeTxn } from './ops';
 export type {
   Compare,

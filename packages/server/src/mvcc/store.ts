@@ -318,7 +318,8 @@ export class MvccStore {
       const history: Version[] = new Array(n);
       for (let i = 0; i < n; i++) {
         const valueLen = data.readUInt32BE(off + 37);
-        const value = Buffer.from(data.subarray(off + 41, off + 41 + valueLen));
+        // A view into the snapshot buffer: every value lives in it already, no copy needed.
+        const value = data.subarray(off + 41, off + 41 + valueLen);
         history[i] = {
           tombstone: data.readUInt8(off) === 1,
           createRev: data.readBigInt64BE(off + 1),

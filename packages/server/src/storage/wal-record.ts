@@ -204,7 +204,8 @@ export function decodeRecordAt(buf: Buffer, off: number): DecodeResult {
       if (length < ENTRY_FIXED_BYTES) return { kind: 'bad', reason: `entry record of ${length} bytes` };
       const entryType = body[p + 16];
       if (entryType !== 0 && entryType !== 1) return { kind: 'bad', reason: `unknown entry type ${entryType}` };
-      const data = Buffer.from(body.subarray(ENTRY_FIXED_BYTES));
+      // A view, not a copy: recovery copies only the entries it keeps (most precede the snapshot).
+      const data = body.subarray(ENTRY_FIXED_BYTES);
       const entry: RecEntry = { term: body.readBigUInt64LE(p), index: body.readBigUInt64LE(p + 8), type: entryType, data };
       return { kind: 'record', next: end, record: { type, entry } };
     }

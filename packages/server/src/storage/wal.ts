@@ -267,7 +267,8 @@ class Replay {
         if (e.index > this.fromIndex) {
           const prev = this.entries.length > 0 ? this.entries[this.entries.length - 1] : undefined;
           assert(prev === undefined || prev.index + 1n === e.index, 'replayed entries are contiguous');
-          this.entries.push({ term: e.term, index: e.index, type: e.type as EntryType, data: e.data });
+          // Copy: the decoded data is a view into the whole segment file buffer.
+          this.entries.push({ term: e.term, index: e.index, type: e.type as EntryType, data: Buffer.from(e.data) });
         }
         return;
       }

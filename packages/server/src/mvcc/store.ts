@@ -302,6 +302,7 @@ export class MvccStore {
     return Buffer.concat(parts);
   }
 
+  /** Rebuilds a store from serialize()'s bytes. Takes ownership of `data`: values are views into it. */
   static restore(data: Buffer): MvccStore {
     const s = new MvccStore();
     assert(data.toString('latin1', 0, 8) === 'COORDMV1', 'mvcc snapshot magic');

@@ -16,6 +16,8 @@ export const PROTO_FILES = [
   'mvccpb/kv.proto',
   'authpb/auth.proto',
   'coordpb/internal.proto',
+  'v3lockpb/v3lock.proto',
+  'v3electionpb/v3election.proto',
 ];
 
 /** Options shared by server and client: field names as in the proto, int64 as strings. */

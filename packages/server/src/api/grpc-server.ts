@@ -17,6 +17,8 @@ import { EtcdError } from '../errors';
 import { limitRequestSize, unary } from './grpc-util';
 import { watchService } from './watch-service';
 import { leaseService } from './lease-service';
+import { lockService } from './lock-service';
+import { electionService } from './election-service';
 
 /** etcd adds this to --max-request-bytes for gRPC's own receive limit (grpcOverheadBytes). */
 const GRPC_OVERHEAD_BYTES = 512 * 1024;
@@ -124,6 +126,8 @@ export async function startGrpcServer(m: Member, listenUrls: readonly string[]):
   server.addService(limited('etcdserverpb.Cluster'), clusterService(m));
   server.addService(limited('etcdserverpb.Watch'), watchService(m));
   server.addService(limited('etcdserverpb.Lease'), leaseService(m));
+  server.addService(limited('v3lockpb.Lock'), lockService(m));
+  server.addService(limited('v3electionpb.Election'), electionService(m));
   const addresses: string[] = [];
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const listeners: net.Server[] = [];

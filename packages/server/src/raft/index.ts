@@ -8,4 +8,4 @@ export { SeededRand, type Rand } from './rand';
 export { encodeConfChange, decodeConfChange, confChangeRefusal, applyToConfState } from './confchange';
 export { MemoryStorage, type LogStorage, type InitialState } from './storage';
 export { RawNode, type Ready, type SnapshotStatus } from './rawnode';
-export type { RaftConfig, Status, ProgressStatus } from './raft';
+export type { RaftConfig, Status, BasicStatus, ProgressStatus } from './raft';

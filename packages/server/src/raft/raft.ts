@@ -90,14 +90,17 @@ export interface ProgressStatus {
   readonly inflight: number;
 }
 
-export interface Status {
+export interface BasicStatus {
   readonly id: NodeId;
   readonly hardState: HardState;
   readonly softState: SoftState;
   readonly applied: bigint;
   readonly lastIndex: bigint;
-  readonly confState: ConfState;
   readonly leadTransferee: NodeId;
+}
+
+export interface Status extends BasicStatus {
+  readonly confState: ConfState;
   /** Only on the leader. */
   readonly progress: ReadonlyMap<NodeId, ProgressStatus> | null;
 }
@@ -191,6 +194,11 @@ export class Raft {
     return this.trk.isVoter(this.id);
   }
 
+  /** The cheap part of status(): no progress map, no configuration. */
+  basicStatus(): BasicStatus {
+    return { id: this.id, hardState: this.hardState(), softState: this.softState(), applied: this.log.applied, lastIndex: this.log.lastIndex(), leadTransferee: this.leadTransferee };
+  }
+
   status(): Status {
     let progress: Map<NodeId, ProgressStatus> | null = null;
     if (this.role === 'leader') {
@@ -236,7 +244,7 @@ export class Raft {
       if (init.type !== 'prop' && init.type !== 'readIndex') term = this.term;
     }
     assert(init.to !== undefined && init.to !== NONE && init.to !== this.id, `${init.type} goes to another node`);
-    this.msgs.push(message({ ...init, from: this.id, term }));
+    this.msgs.push(message(init, this.id, term));
   }
 
   /** Send an append (or a snapshot) to `to` if flow control allows; true if a message was sent. */
@@ -802,7 +810,7 @@ export class Raft {
     switch (m.type) {
       case 'prop':
         if (this.lead === NONE) throw new RaftError('ERR_PROPOSAL_DROPPED', 'no leader');
-        this.send({ ...m, to: this.lead, term: 0n });
+        this.send({ type: 'prop', to: this.lead, entries: m.entries });
         return;
       case 'app':
         this.electionElapsed = 0;

@@ -19,7 +19,7 @@
 import { assert } from '../util/assert';
 import { encodeConfChange } from './confchange';
 import { RaftError } from './errors';
-import { Raft, type RaftConfig, type Status } from './raft';
+import { Raft, type BasicStatus, type RaftConfig, type Status } from './raft';
 import {
   type ConfChange,
   type ConfState,
@@ -192,8 +192,14 @@ export class RawNode {
     this.raft.step(message({ type: 'snapStatus', from: id, reject: status === 'failure' }));
   }
 
+  /** Full status: hard and soft state, configuration, and (on the leader) every follower's progress. */
   status(): Status {
     return this.raft.status();
+  }
+
+  /** Hard and soft state, applied and last index: cheap enough to call every loop. */
+  basicStatus(): BasicStatus {
+    return this.raft.basicStatus();
   }
 
   hasReady(): boolean {

@@ -129,13 +129,13 @@ export type MessageInit = Partial<Message> & Pick<Message, 'type'>;
 
 const NO_ENTRIES: readonly Entry[] = Object.freeze([]);
 
-/** Build a message with every field present (defaults: zero, empty, null). */
-export function message(m: MessageInit): Message {
+/** Build a message with every field present (defaults: zero, empty, null); `from`/`term` override the init's. */
+export function message(m: MessageInit, from?: NodeId, term?: bigint): Message {
   return {
     type: m.type,
     to: m.to ?? NONE,
-    from: m.from ?? NONE,
-    term: m.term ?? 0n,
+    from: from ?? m.from ?? NONE,
+    term: term ?? m.term ?? 0n,
     logTerm: m.logTerm ?? 0n,
     index: m.index ?? 0n,
     entries: m.entries ?? NO_ENTRIES,

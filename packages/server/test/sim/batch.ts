@@ -1,0 +1,48 @@
+/**
+ * Shared by the simulator's jest files: each runs one share of the seed batch, so that
+ * jest's workers run the shares in parallel. SIM_SEEDS (default 300) is the batch size,
+ * SIM_SEED_START (default 1) its first seed; SIM_SEED=N runs only seed N (in share 0),
+ * with the tail of its trace printed on failure.
+ */
+import { SimFailure, runSeed } from './simulator';
+
+export const SHARES = 2;
+
+export function defineSimBatch(share: number): void {
+  const only = process.env.SIM_SEED;
+  const count = Number(process.env.SIM_SEEDS ?? 300);
+  const start = Number(process.env.SIM_SEED_START ?? 1);
+
+  if (only !== undefined) {
+    if (share !== 0) {
+      test.skip(`seed=${only} runs in share 0`, () => undefined);
+      return;
+    }
+    test(`seed=${only}`, () => {
+      try {
+        const st = runSeed(Number(only), { trace: true });
+        console.log(JSON.stringify(st));
+      } catch (e) {
+        if (e instanceof SimFailure) console.log(e.trace.slice(-400).join('\n'));
+        throw e;
+      }
+    });
+    return;
+  }
+
+  const seeds: number[] = [];
+  for (let seed = start + share; seed < start + count; seed += SHARES) seeds.push(seed);
+  test(`${seeds.length} seeds (share ${share + 1}/${SHARES} of ${start}..${start + count - 1}): election safety, log matching, leader completeness, state-machine safety, no lost writes, linearizable reads, liveness after healing`, () => {
+    const failures: string[] = [];
+    let acked = 0;
+    for (const seed of seeds) {
+      try {
+        acked += runSeed(seed).putsAcked;
+      } catch (e) {
+        failures.push(e instanceof Error ? e.message.split('\n')[0] : String(e));
+      }
+    }
+    if (failures.length > 0) throw new Error(`${failures.length} failing seeds:\n${failures.join('\n')}`);
+    expect(acked).toBeGreaterThan(0);
+  }, 600_000);
+}

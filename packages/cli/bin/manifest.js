@@ -57,7 +57,7 @@ function manifestIsFresh() {
 
 /** Build the manifest with @oclif/core's Plugin (loads every command once) and write it atomically. */
 async function writeManifest() {
-  const { Plugin } = require('@oclif/core');
+  const { Plugin } = require('@oclif/core/config');
   const plugin = new Plugin({ root: ROOT, type: 'core', isRoot: true, ignoreManifest: true, errorOnManifestCreate: true });
   await plugin.load();
   const tmp = `${MANIFEST}.${process.pid}.tmp`;

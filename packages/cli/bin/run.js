@@ -29,7 +29,7 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === 'version')) {
   const { normalizeArgv } = require('../dist/flags/global');
   require('./manifest')
     .ensureManifest()
-    .then(() => require('@oclif/core').execute({ dir: __dirname, args: normalizeArgv(argv) }))
+    .then(() => require('@oclif/core/execute').execute({ dir: __dirname, args: normalizeArgv(argv) }))
     .catch((err) => {
       process.stderr.write(`Error: ${err && err.message ? err.message : String(err)}\n`);
       process.exitCode = 1;

@@ -10,7 +10,11 @@
  *
  * The benchmark reuses this class: `endpointList()`, `clientOptions()`, `flag()`, `out`.
  */
-import { Args, Command, Flags, type Interfaces } from '@oclif/core';
+// Subpath imports: the '@oclif/core' index loads ~50 more modules (help, ux, ...) at start-up.
+import * as Args from '@oclif/core/args';
+import { Command } from '@oclif/core/command';
+import * as Flags from '@oclif/core/flags';
+import type * as Interfaces from '@oclif/core/interfaces';
 import type { Client, ClientOptions } from '@coord/client';
 import { CliError, ExitCode, badFeature, toCliError, usageError } from './errors';
 import { GLOBAL_FLAGS } from './flags/global';

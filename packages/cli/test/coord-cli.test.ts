@@ -128,10 +128,9 @@ describe('environment, hints, version', () => {
       `process.on('exit', () => { const heavy = Object.keys(require.cache).filter((k) => /@grpc|protobufjs|@coord\\/(client|proto|server)|packages\\/(client|proto|server)\\//.test(k)); if (heavy.length) process.stderr.write('LOADED ' + heavy[0] + '\\n'); });\n`,
     );
     try {
-      for (const args of [['--version'], ['version'], ['--help'], ['get', '--help'], ['endpoint', 'status', '--help']]) {
-        const r = await run(process.execPath, ['--require', probe, COORD_BIN, ...args]);
-        expect([args.join(' '), r.code, r.stderr]).toEqual([args.join(' '), 0, '']);
-      }
+      const cases = [['--version'], ['version'], ['--help'], ['get', '--help'], ['endpoint', 'status', '--help']];
+      const results = await Promise.all(cases.map((args) => run(process.execPath, ['--require', probe, COORD_BIN, ...args])));
+      expect(results.map((r, i) => [cases[i].join(' '), r.code, r.stderr])).toEqual(cases.map((c) => [c.join(' '), 0, '']));
     } finally {
       fs.rmSync(probe, { force: true });
     }

@@ -132,6 +132,8 @@ describe('argv rewrite for global flags before the command', () => {
     [['--endpoints=h:1', 'endpoint', 'status', '--', '-x'], ['endpoint', 'status', '--endpoints=h:1', '--', '-x']],
     [['get', 'k'], ['get', 'k']],
     [['--version'], ['--version']],
+    [['--bogus', 'get', 'k'], ['get', 'k', '--bogus']],
+    [['--endpoints', 'h:1', '--help'], ['--endpoints', 'h:1', '--help']],
     [['server', '--name', 'n', '--help'], ['server', '--', '--name', 'n', '--help']],
   ])('%j -> %j', (input, output) => expect(normalizeArgv(input)).toEqual(output));
 });

@@ -3,7 +3,7 @@
  * flag parser untouched (bin/run.js inserts `--` so that oclif reads none of them, not even
  * `--help`, which prints the server's flag list).
  */
-import { Command } from '@oclif/core';
+import { Command } from '@oclif/core/command';
 
 export default class Server extends Command {
   static override summary = 'Runs a coord member (takes etcd\'s flags: --name, --data-dir, --listen-client-urls, ...)';

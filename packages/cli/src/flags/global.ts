@@ -53,7 +53,14 @@ export function normalizeArgv(argv: readonly string[]): string[] {
     const long = a.startsWith('--');
     const name = long ? a.slice(2).split('=')[0] : a.slice(1, 2);
     const spec = GLOBAL_FLAGS.find((f) => (long ? f.name === name : f.char === name));
-    if (!spec) break;
+    if (!spec) {
+      // oclif's own (--help, -h, --version) stay first; any other unknown flag moves alone, so
+      // that the command reports it ("unknown flag: --bogus") instead of oclif finding no command.
+      if (['help', 'version', 'h'].includes(name)) break;
+      moved.push(a);
+      i++;
+      continue;
+    }
     moved.push(a);
     i++;
     const inlineValue = long ? a.includes('=') : a.length > 2;

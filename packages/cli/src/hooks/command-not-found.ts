@@ -4,7 +4,7 @@
  *   Run 'coord --help' for usage.
  *   Error: unknown command "foo" for "coord"
  */
-import type { Hook } from '@oclif/core';
+import type { Hook } from '@oclif/core/hooks';
 import { ExitCode } from '../errors';
 
 const hook: Hook<'command_not_found'> = async function (opts) {

@@ -5,7 +5,7 @@ const project = (name, roots) => ({
   testEnvironment: 'node',
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, tsconfig: '<rootDir>/tsconfig.test.json' }] },
-  moduleNameMapper: { '^@coord/(proto|server|client|cli)$': '<rootDir>/packages/$1/src' },
+  moduleNameMapper: { '^@coord/(proto|server|client|cli|recipes)$': '<rootDir>/packages/$1/src' },
   rootDir: __dirname,
 });
 module.exports = {
@@ -15,6 +15,7 @@ module.exports = {
     project('server', ['<rootDir>/packages/server/test']),
     project('client', ['<rootDir>/packages/client/test']),
     project('cli', ['<rootDir>/packages/cli/test']),
+    project('recipes', ['<rootDir>/packages/recipes/test']),
     project('e2e', ['<rootDir>/test']),
   ],
 };

@@ -45,6 +45,8 @@ export class TestNet {
   dropFilter: (m: Message) => boolean = () => false;
   /** Every message delivered (or dropped), for assertions on traffic. */
   readonly trafficLog: Message[] = [];
+  /** The messages of trafficLog that the drop filter dropped. */
+  readonly dropped = new WeakSet<Message>();
   private seed = 1;
 
   constructor(ids: NodeId[], opts: NodeOptions = {}, learners: NodeId[] = []) {
@@ -110,7 +112,10 @@ export class TestNet {
       }
       for (const m of out) {
         this.trafficLog.push(m);
-        if (this.dropFilter(m)) continue;
+        if (this.dropFilter(m)) {
+          this.dropped.add(m);
+          continue;
+        }
         const to = this.nodes.get(m.to);
         if (to === undefined) continue;
         try {

@@ -24,6 +24,7 @@ import { WatchHub } from '../watch/hub';
 import { fromKeyString } from '../mvcc/key-range';
 import { EntryType, HardState, LogEntry, Wal } from '../storage/wal';
 import { SnapshotStore } from '../storage/snapshot-store';
+import { lockDataDir } from '../storage/dir-lock';
 import { decodeInternalRequest, encodeInternalRequest } from './codec';
 import { RequestIdGenerator, computeClusterId, computeMemberId } from './ids';
 import type { MemberConfig } from './config';
@@ -114,6 +115,22 @@ export class Member {
     const memberDir = path.join(config.dataDir, 'member');
     const walDir = path.join(memberDir, 'wal');
     const snapshots = new SnapshotStore(path.join(memberDir, 'snap'));
+    await fs.promises.mkdir(memberDir, { recursive: true, mode: 0o700 });
+    const unlock = lockDataDir(memberDir);
+    let member: Member;
+    try {
+      member = await Member.open(config, memberDir, walDir, snapshots, log);
+    } catch (err) {
+      unlock();
+      throw err;
+    }
+    member.unlockDataDir = unlock;
+    return member;
+  }
+
+  private unlockDataDir: () => void = () => undefined;
+
+  private static async open(config: MemberConfig, memberDir: string, walDir: string, snapshots: SnapshotStore, log: (msg: string) => void): Promise<Member> {
     let member: Member;
     if (Wal.exists(walDir)) {
       const snap = await snapshots.loadNewest();
@@ -145,7 +162,6 @@ export class Member {
       const memberId = computeMemberId(peerUrls, config.initialClusterToken);
       const allIds = [...config.initialCluster.values()].map((urls) => computeMemberId(urls, config.initialClusterToken));
       const clusterId = computeClusterId(allIds);
-      await fs.promises.mkdir(memberDir, { recursive: true, mode: 0o700 });
       const wal = await Wal.create(walDir, { memberId, clusterId });
       member = new Member(config, wal, snapshots, memberId, clusterId, new MvccStore());
       // Bootstrap as etcd does: term 1 holds the initial configuration.
@@ -437,6 +453,7 @@ export class Member {
     for (const [, w] of this.waiters) w.reject(new EtcdError('stopped'));
     this.waiters.clear();
     await this.wal.close();
+    this.unlockDataDir();
   }
 }
 

@@ -2,6 +2,10 @@
  * The gRPC face of a member: etcd's services on the client URLs. Handlers decode (the
  * server loads the protos with `defaults: false`, so absent fields stay absent), validate,
  * call the member, fill the response header, and map errors to etcd's codes and texts.
+ *
+ * Transport: coord's own HTTP/2 server (h2/), or @grpc/grpc-js's with
+ * COORD_GRPC_TRANSPORT=grpc-js. The services are the same objects on both; h2 runs them
+ * through the subset of grpc-js's call API they use (h2/call.ts).
  */
 import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
@@ -14,7 +18,8 @@ import { checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxnInterva
 import type { PbCompactionRequest, PbDeleteRangeRequest, PbHeader, PbPutRequest, PbRangeRequest, PbTxnRequest } from './pb';
 import { int64 } from './pb';
 import { EtcdError } from '../errors';
-import { limitRequestSize, unary } from './grpc-util';
+import { limitRequestSize, OversizedRequest, unary } from './grpc-util';
+import { H2GrpcServer } from './h2/server';
 import { watchService } from './watch-service';
 import { leaseService } from './lease-service';
 import { lockService } from './lock-service';
@@ -110,8 +115,83 @@ export function clusterService(m: Member): grpc.UntypedServiceImplementation {
   };
 }
 
+/** The transport under coord's gRPC services: our own HTTP/2 server (h2, the default) or @grpc/grpc-js's. */
+export type GrpcTransport = 'h2' | 'grpc-js';
+
+/** `COORD_GRPC_TRANSPORT=grpc-js` falls back to grpc-js; unset, empty or `h2` is coord's own. */
+export function grpcTransport(env: NodeJS.ProcessEnv = process.env): GrpcTransport {
+  const v = env.COORD_GRPC_TRANSPORT;
+  if (v === undefined || v === '') return DEFAULT_TRANSPORT;
+  if (v === 'h2' || v === 'grpc-js') return v;
+  throw new Error(`COORD_GRPC_TRANSPORT must be h2 or grpc-js, not ${JSON.stringify(v)}`);
+}
+const DEFAULT_TRANSPORT: GrpcTransport = 'grpc-js';
+
+/** Every service the member serves, by its proto name. */
+function services(m: Member): [string, grpc.UntypedServiceImplementation][] {
+  return [
+    ['etcdserverpb.KV', kvService(m)],
+    ['etcdserverpb.Maintenance', maintenanceService(m)],
+    ['etcdserverpb.Cluster', clusterService(m)],
+    ['etcdserverpb.Watch', watchService(m)],
+    ['etcdserverpb.Lease', leaseService(m)],
+    ['v3lockpb.Lock', lockService(m)],
+    ['v3electionpb.Election', electionService(m)],
+  ];
+}
+
+function listenHost(url: URL): string {
+  return url.hostname === 'localhost' ? '127.0.0.1' : url.hostname.replace(/^\[|\]$/g, '');
+}
+
 /** Starts gRPC on every client URL; resolves with the bound addresses. */
 export async function startGrpcServer(m: Member, listenUrls: readonly string[]): Promise<{ server: grpc.Server; addresses: string[] }> {
+  const limitBytes = m.config.maxRequestBytes + GRPC_OVERHEAD_BYTES;
+  const limited = (name: string): grpc.ServiceDefinition => limitRequestSize(serviceDefinition(name, true), limitBytes);
+  if (grpcTransport() === 'h2') return startH2(m, listenUrls, limited, limitBytes);
+  return startGrpcJs(m, listenUrls, limited);
+}
+
+async function startH2(
+  m: Member,
+  listenUrls: readonly string[],
+  limited: (name: string) => grpc.ServiceDefinition,
+  limitBytes: number,
+): Promise<{ server: grpc.Server; addresses: string[] }> {
+  // Messages over the limit are not buffered: handlers get the same OversizedRequest that
+  // limitRequestSize would have made of them, and answer with grpc-go's text.
+  const h2 = new H2GrpcServer({ messageBytesMax: limitBytes, oversized: (bytes, limit) => new OversizedRequest(bytes, limit) });
+  for (const [name, impl] of services(m)) h2.addService(limited(name), impl);
+  const addresses: string[] = [];
+  try {
+    for (const u of listenUrls) {
+      const url = new URL(u);
+      const host = listenHost(url);
+      let bound;
+      try {
+        bound = await h2.listen(Number(url.port), host);
+      } catch (err) {
+        throw new Error(`listen ${u}: ${(err as Error).message}`);
+      }
+      addresses.push(`${host}:${bound.port}`);
+    }
+  } catch (err) {
+    h2.forceShutdown();
+    throw err;
+  }
+  // Callers hold a grpc.Server (server.ts); this one is never bound, and its shutdown
+  // methods are the h2 server's.
+  const facade = new grpc.Server();
+  facade.tryShutdown = (cb: (err?: Error) => void): void => h2.tryShutdown(cb);
+  facade.forceShutdown = (): void => h2.forceShutdown();
+  return { server: facade, addresses };
+}
+
+async function startGrpcJs(
+  m: Member,
+  listenUrls: readonly string[],
+  limited: (name: string) => grpc.ServiceDefinition,
+): Promise<{ server: grpc.Server; addresses: string[] }> {
   const server = new grpc.Server({
     // The limit is enforced by limitRequestSize (grpc-go's error text), not by grpc-js.
     'grpc.max_receive_message_length': -1,
@@ -119,21 +199,13 @@ export async function startGrpcServer(m: Member, listenUrls: readonly string[]):
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5000,
   });
-  const limited = (name: string): grpc.ServiceDefinition =>
-    limitRequestSize(serviceDefinition(name, true), m.config.maxRequestBytes + GRPC_OVERHEAD_BYTES);
-  server.addService(limited('etcdserverpb.KV'), kvService(m));
-  server.addService(limited('etcdserverpb.Maintenance'), maintenanceService(m));
-  server.addService(limited('etcdserverpb.Cluster'), clusterService(m));
-  server.addService(limited('etcdserverpb.Watch'), watchService(m));
-  server.addService(limited('etcdserverpb.Lease'), leaseService(m));
-  server.addService(limited('v3lockpb.Lock'), lockService(m));
-  server.addService(limited('v3electionpb.Election'), electionService(m));
+  for (const [name, impl] of services(m)) server.addService(limited(name), impl);
   const addresses: string[] = [];
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const listeners: net.Server[] = [];
   for (const u of listenUrls) {
     const url = new URL(u);
-    const host = url.hostname === 'localhost' ? '127.0.0.1' : url.hostname.replace(/^\[|\]$/g, '');
+    const host = listenHost(url);
     // Connections go through AuthorityFixingSocket: see authority-fix.ts for why.
     const listener = net.createServer((socket) => injector.injectConnection(new AuthorityFixingSocket(socket)));
     await new Promise<void>((resolve, reject) => {

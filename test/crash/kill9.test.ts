@@ -108,6 +108,9 @@ describe('kill -9 under write load', () => {
       const writers = Array.from({ length: WRITERS }, (_, w) => writer(w));
       const killAfterMs = between(rng, 100, 1500);
       await sleep(killAfterMs);
+      // On a loaded machine the first acknowledgement can take longer than the drawn delay;
+      // a round must kill the member under load, so wait for one (bounded: 20 s).
+      for (let waited = 0; ackedThisRound === 0 && waited < 20000; waited += 10) await sleep(10);
       const ackedBeforeKill = ackedThisRound;
       stop = true;
       const exit = await member.kill('SIGKILL');

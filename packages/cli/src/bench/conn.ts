@@ -39,6 +39,23 @@ export function kvMethod(name: KvMethodName): KvMethod {
   };
 }
 
+/** A method of any etcd v3 service, with its protobuf (de)serializers. */
+export interface GrpcMethod {
+  path: string;
+  encode(request: object): Buffer;
+  decode(response: Buffer): Record<string, unknown>;
+}
+
+export function serviceMethod(service: 'etcdserverpb.KV' | 'etcdserverpb.Watch' | 'etcdserverpb.Lease', name: string): GrpcMethod {
+  const def = (packageDefinition()[service] as unknown as Record<string, grpc.MethodDefinition<object, object>> | undefined)?.[name];
+  if (!def) throw new Error(`${service}/${name} missing from the proto definitions`);
+  return {
+    path: def.path,
+    encode: (request) => def.requestSerialize(request),
+    decode: (response) => def.responseDeserialize(response) as Record<string, unknown>,
+  };
+}
+
 /** `http://host:port`, `host:port` or `[::1]:port` to `host:port`; TLS is not supported. */
 export function grpcTarget(endpoint: string): string {
   const e = endpoint.trim();

@@ -25,8 +25,16 @@
  *   Huffman-coded grpc-message is reported as such.
  * A dropped connection fails its calls (and later ones) with UNAVAILABLE; it does not
  * reconnect, which for a benchmark is the honest outcome.
+ *
+ * Streaming calls (`openStream`, for etcd's Watch and LeaseKeepAlive): the same request
+ * header block, then any number of length-prefixed messages; messages sent in one tick on
+ * one stream go out in one DATA frame (as windows allow). Received DATA is cut into gRPC
+ * messages handed to `onMessage` as views into the socket chunk (no copy unless a message
+ * spans frames); the stream's receive window is topped up as it is consumed, so a
+ * long-lived stream never stalls; the trailers end it with its gRPC status.
  */
 import * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
 
 export interface CallError {
   /** gRPC status code. */
@@ -64,7 +72,7 @@ const SETTINGS_MAX_FRAME_SIZE = 0x5;
 
 const MAX_WINDOW = 0x7fffffff;
 const DEFAULT_WINDOW = 65_535;
-/** Replenish the connection receive window once this much DATA has arrived. */
+/** Replenish the connection (and a streaming call's) receive window once this much DATA has arrived. */
 const RECV_WINDOW_REFILL = 1 << 30;
 const MAX_STREAM_ID = 0x7fffffff;
 
@@ -280,9 +288,11 @@ export class PreparedMethod {
   }
 }
 
-interface Stream {
+export interface Stream {
   id: number;
   cb: H2Callback;
+  /** Set for streaming calls (openStream); unary calls use body/sent/chunks. */
+  bidi?: BidiStream;
   /** Encoded request body (5-byte gRPC prefix + message) and how much of it is sent. */
   body: Buffer;
   sent: number;
@@ -297,9 +307,94 @@ interface Stream {
 
 interface Pending {
   method: PreparedMethod;
-  message: Buffer;
-  cb: H2Callback;
+  message?: Buffer;
+  cb?: H2Callback;
+  bidi?: BidiStream;
 }
+
+/** What a streaming call reports. */
+export interface StreamHandlers {
+  /**
+   * One received gRPC message (without its 5-byte prefix). It may be a view into the
+   * socket's buffer: use or copy it before returning.
+   */
+  onMessage(message: Buffer): void;
+  /** The call is over: null for grpc-status 0, else why. Called exactly once. */
+  onEnd(err: CallError | null): void;
+}
+
+/**
+ * A streaming (client- and server-streaming) gRPC call on an H2Connection. `send` may be
+ * called before the stream has a slot (MAX_CONCURRENT_STREAMS): messages wait for it.
+ */
+export class BidiStream {
+  /** @internal the HTTP/2 stream, once started. */
+  stream: Stream | undefined;
+  /** @internal outgoing bytes (gRPC-framed messages) not yet in a DATA frame. */
+  outq: Buffer[] = [];
+  outHead = 0;
+  outOffset = 0;
+  outBytes = 0;
+  endPending = false;
+  endSent = false;
+  dirty = false;
+  parked = false;
+  done = false;
+  /** @internal a message being assembled across DATA frames. */
+  partial: Buffer[] = [];
+  partialLength = 0;
+  recvSinceRefill = 0;
+
+  constructor(
+    private readonly conn: H2Connection,
+    /** @internal */ readonly handlers: StreamHandlers,
+  ) {}
+
+  /** Sends one message (the serialized protobuf, without the gRPC prefix). */
+  send(message: Buffer): void {
+    const framed = Buffer.allocUnsafe(5 + message.length);
+    framed[0] = 0;
+    framed.writeUInt32BE(message.length, 1);
+    message.copy(framed, 5);
+    this.sendFramed(framed);
+  }
+
+  /** Sends one or more messages already carrying their 5-byte gRPC prefix (e.g. pre-encoded). */
+  sendFramed(framed: Buffer): void {
+    if (this.done || this.endPending) return;
+    this.outq.push(framed);
+    this.outBytes += framed.length;
+    this.conn.markDirty(this);
+  }
+
+  /** Half-closes: no more messages from us (the server may go on sending). */
+  end(): void {
+    if (this.done || this.endPending) return;
+    this.endPending = true;
+    this.conn.markDirty(this);
+  }
+
+  /** Resets the stream (RST_STREAM CANCEL); onEnd gets CANCELLED. */
+  cancel(): void {
+    this.conn.cancelStream(this);
+  }
+
+  get ended(): boolean {
+    return this.done;
+  }
+
+  /** @internal */
+  finish(err: CallError | null): void {
+    if (this.done) return;
+    this.done = true;
+    this.outq = [];
+    this.outBytes = 0;
+    this.partial = [];
+    this.handlers.onEnd(err);
+  }
+}
+
+const NO_BODY = Buffer.alloc(0);
 
 export class H2Connection {
   private socket: net.Socket | undefined;
@@ -327,6 +422,10 @@ export class H2Connection {
   private goawayLastStream = MAX_STREAM_ID;
   private gotSettings = false;
   private onSettings: (() => void) | undefined;
+  /** Streaming calls with messages (or an end) to put into DATA frames at the next flush. */
+  private dirty: BidiStream[] = [];
+  /** `performance.now()` when the socket chunk being processed arrived (for receive times). */
+  receivedAt = 0;
 
   constructor(
     readonly host: string,
@@ -396,8 +495,150 @@ export class H2Connection {
     this.start(method, message, cb);
   }
 
+  /** Starts a streaming call; see BidiStream and StreamHandlers. */
+  openStream(method: PreparedMethod, handlers: StreamHandlers): BidiStream {
+    const b = new BidiStream(this, handlers);
+    if (this.failure) {
+      const f = this.failure;
+      process.nextTick(() => b.finish(f));
+      return b;
+    }
+    if (this.streams.size >= this.peerMaxConcurrent || this.waitingHead < this.waiting.length) {
+      this.waiting.push({ method, bidi: b });
+      return b;
+    }
+    this.startBidi(method, b);
+    return b;
+  }
+
   close(): void {
     this.fail(Status.CANCELLED, 'connection closed by client');
+  }
+
+  /** @internal (BidiStream) */
+  markDirty(b: BidiStream): void {
+    if (b.dirty || b.stream === undefined) return;
+    b.dirty = true;
+    this.dirty.push(b);
+    this.scheduleFlush();
+  }
+
+  /** @internal (BidiStream) */
+  cancelStream(b: BidiStream): void {
+    if (b.done) return;
+    const s = b.stream;
+    if (s && this.streams.has(s.id)) {
+      const payload = Buffer.alloc(4);
+      payload.writeUInt32BE(0x8); // CANCEL
+      this.queue(frame(FRAME_RST_STREAM, 0, s.id, payload));
+      this.end(s, { code: Status.CANCELLED, details: 'cancelled by client' });
+    } else {
+      b.finish({ code: Status.CANCELLED, details: 'cancelled by client' });
+    }
+  }
+
+  private startBidi(method: PreparedMethod, b: BidiStream): void {
+    if (b.done) return;
+    const id = this.nextStreamId;
+    if (id > MAX_STREAM_ID || id > this.goawayLastStream) {
+      process.nextTick(() => b.finish({ code: Status.UNAVAILABLE, details: 'connection has no stream ids left' }));
+      return;
+    }
+    this.nextStreamId += 2;
+    const stream: Stream = {
+      id,
+      cb: (err) => b.finish(err),
+      bidi: b,
+      body: NO_BODY,
+      sent: 0,
+      sendWindow: this.peerInitialWindow,
+      chunks: [],
+      dataLength: 0,
+    };
+    b.stream = stream;
+    this.streams.set(id, stream);
+    const block = method.headerBlock;
+    const headers = Buffer.allocUnsafe(9 + block.length);
+    frameHeader(headers, 0, block.length, FRAME_HEADERS, FLAG_END_HEADERS, id);
+    block.copy(headers, 9);
+    this.queue(headers);
+    if (b.outBytes > 0 || b.endPending) this.markDirty(b);
+  }
+
+  /** Puts a streaming call's queued messages into DATA frames as the windows allow. */
+  private sendBidi(s: Stream): boolean {
+    const b = s.bidi!;
+    while (b.outBytes > 0 || (b.endPending && !b.endSent)) {
+      if (b.outBytes === 0) {
+        const f = Buffer.allocUnsafe(9);
+        frameHeader(f, 0, 0, FRAME_DATA, FLAG_END_STREAM, s.id);
+        b.endSent = true;
+        this.queue(f);
+        break;
+      }
+      const n = Math.min(b.outBytes, s.sendWindow, this.connSendWindow, this.peerMaxFrame);
+      if (n <= 0) {
+        if (!b.parked) {
+          b.parked = true;
+          this.blocked.push(s);
+        }
+        return false;
+      }
+      const last = n === b.outBytes && b.endPending;
+      const f = Buffer.allocUnsafe(9 + n);
+      frameHeader(f, 0, n, FRAME_DATA, last ? FLAG_END_STREAM : 0, s.id);
+      let at = 9;
+      while (at < 9 + n) {
+        const head = b.outq[b.outHead];
+        const take = Math.min(head.length - b.outOffset, 9 + n - at);
+        head.copy(f, at, b.outOffset, b.outOffset + take);
+        at += take;
+        b.outOffset += take;
+        if (b.outOffset === head.length) {
+          b.outHead++;
+          b.outOffset = 0;
+        }
+      }
+      if (b.outHead === b.outq.length) {
+        b.outq = [];
+        b.outHead = 0;
+      }
+      b.outBytes -= n;
+      s.sendWindow -= n;
+      this.connSendWindow -= n;
+      if (last) b.endSent = true;
+      this.queue(f);
+    }
+    return true;
+  }
+
+  /** Cuts a streaming call's DATA into gRPC messages. */
+  private feed(s: Stream, data: Buffer): void {
+    const b = s.bidi!;
+    if (b.partialLength > 0) {
+      b.partial.push(data);
+      b.partialLength += data.length;
+      if (b.partialLength < 5) return;
+      const head = b.partial[0].length >= 5 ? b.partial[0] : Buffer.concat(b.partial);
+      if (b.partialLength < 5 + head.readUInt32BE(1)) return;
+      data = Buffer.concat(b.partial, b.partialLength);
+      b.partial = [];
+      b.partialLength = 0;
+    }
+    let off = 0;
+    while (data.length - off >= 5) {
+      if (data[off] !== 0) throw new Error('compressed message on a streaming call (no compression was offered)');
+      const len = data.readUInt32BE(off + 1);
+      if (data.length - off - 5 < len) break;
+      const message = data.subarray(off + 5, off + 5 + len);
+      off += 5 + len;
+      if (b.done) return;
+      b.handlers.onMessage(message);
+    }
+    if (off < data.length) {
+      b.partial = [Buffer.from(data.subarray(off))];
+      b.partialLength = data.length - off;
+    }
   }
 
   private start(method: PreparedMethod, message: Buffer, cb: H2Callback): void {
@@ -456,7 +697,8 @@ export class H2Connection {
     for (let i = 0; i < parked.length; i++) {
       const s = parked[i];
       if (!this.streams.has(s.id)) continue;
-      if (!this.sendBody(s)) {
+      if (s.bidi) s.bidi.parked = false;
+      if (!(s.bidi ? this.sendBidi(s) : this.sendBody(s))) {
         // Out of window again: keep the rest in order behind it.
         for (let j = i + 1; j < parked.length; j++) if (this.streams.has(parked[j].id)) this.blocked.push(parked[j]);
         return;
@@ -466,6 +708,10 @@ export class H2Connection {
 
   private queue(b: Buffer): void {
     this.out.push(b);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(() => this.flush());
@@ -474,6 +720,15 @@ export class H2Connection {
 
   private flush(): void {
     this.flushScheduled = false;
+    if (this.dirty.length > 0) {
+      const dirty = this.dirty;
+      this.dirty = [];
+      for (const b of dirty) {
+        b.dirty = false;
+        const s = b.stream;
+        if (s && !b.done && this.streams.has(s.id)) this.sendBidi(s);
+      }
+    }
     const out = this.out;
     this.out = [];
     if (!this.socket || this.socket.destroyed || out.length === 0) return;
@@ -481,6 +736,7 @@ export class H2Connection {
   }
 
   private onData(chunk: Buffer): void {
+    this.receivedAt = performance.now();
     let buf = this.inbuf ? Buffer.concat([this.inbuf, chunk]) : chunk;
     let off = 0;
     try {
@@ -523,6 +779,19 @@ export class H2Connection {
         if (!s) return;
         let data = payload;
         if (flags & FLAG_PADDED) data = data.subarray(1, data.length - data[0]);
+        if (s.bidi) {
+          const b = s.bidi;
+          b.recvSinceRefill += payload.length;
+          if (b.recvSinceRefill >= RECV_WINDOW_REFILL && !(flags & FLAG_END_STREAM)) {
+            const inc = Buffer.alloc(4);
+            inc.writeUInt32BE(b.recvSinceRefill);
+            b.recvSinceRefill = 0;
+            this.queue(frame(FRAME_WINDOW_UPDATE, 0, s.id, inc));
+          }
+          if (data.length > 0) this.feed(s, data);
+          if (flags & FLAG_END_STREAM) this.complete(s);
+          return;
+        }
         if (data.length > 0) {
           s.chunks.push(data);
           s.dataLength += data.length;
@@ -641,6 +910,10 @@ export class H2Connection {
 
   /** The server ended the stream: work out the gRPC outcome. */
   private complete(s: Stream): void {
+    if (s.bidi && s.grpcStatus === '0') {
+      this.end(s, null);
+      return;
+    }
     if (typeof s.grpcStatus !== 'string') {
       const http = s.httpStatus;
       if (http !== undefined && http !== '200') {
@@ -684,7 +957,8 @@ export class H2Connection {
   private drainWaiting(): void {
     while (this.waitingHead < this.waiting.length && this.streams.size < this.peerMaxConcurrent && !this.failure) {
       const p = this.waiting[this.waitingHead++];
-      this.start(p.method, p.message, p.cb);
+      if (p.bidi) this.startBidi(p.method, p.bidi);
+      else this.start(p.method, p.message!, p.cb!);
     }
     if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
       this.waiting = this.waiting.slice(this.waitingHead);
@@ -696,7 +970,7 @@ export class H2Connection {
     const waiting = this.waiting.slice(this.waitingHead);
     this.waiting = [];
     this.waitingHead = 0;
-    for (const p of waiting) process.nextTick(() => p.cb(err));
+    for (const p of waiting) process.nextTick(() => (p.bidi ? p.bidi.finish(err) : p.cb!(err)));
   }
 
   private protocolError(message: string): void {

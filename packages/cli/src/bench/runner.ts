@@ -80,7 +80,7 @@ export async function runBench(workload: Workload, opts: RunOptions): Promise<Ru
   return result;
 }
 
-interface ErrorKind {
+export interface ErrorKind {
   code: number;
   details: string;
   /** Huffman-coded grpc-message bytes (h2 transport), decoded after the run. */
@@ -89,7 +89,7 @@ interface ErrorKind {
 }
 
 /** "CODE: message" -> count, decoding Huffman-coded messages now that the run is over. */
-async function describeErrors(kinds: ErrorKind[]): Promise<Record<string, number>> {
+export async function describeErrors(kinds: ErrorKind[]): Promise<Record<string, number>> {
   let decoder: HuffmanDecoder | undefined;
   if (kinds.some((k) => k.huffman)) decoder = await huffmanDecoder().catch(() => undefined);
   const out: Record<string, number> = {};
@@ -103,6 +103,32 @@ async function describeErrors(kinds: ErrorKind[]): Promise<Record<string, number
     out[label] = (out[label] ?? 0) + k.count;
   }
   return out;
+}
+
+/** Counts a failed call by status and message (at most ERROR_KINDS_MAX distinct kinds are kept). */
+export function countError(kinds: Map<string, ErrorKind>, err: CallError): void {
+  const key = `${err.code}:${err.huffmanDetails ? err.huffmanDetails.toString('hex') : err.details}`;
+  const kind = kinds.get(key);
+  if (kind) kind.count++;
+  else if (kinds.size < ERROR_KINDS_MAX) kinds.set(key, { code: err.code, details: err.details, huffman: err.huffmanDetails, count: 1 });
+}
+
+/** The bench process's own cost over a phase: CPU time and event-loop utilization. */
+export function clientMeter(): () => RunResult['client'] {
+  const cpu0 = process.cpuUsage();
+  const elu0 = performance.eventLoopUtilization();
+  const t0 = performance.now();
+  return () => {
+    const cpu = process.cpuUsage(cpu0);
+    const elu = performance.eventLoopUtilization(elu0);
+    const seconds = (performance.now() - t0) / 1000;
+    return {
+      cpuUserMs: cpu.user / 1000,
+      cpuSystemMs: cpu.system / 1000,
+      cpuPercentOfOneCore: seconds > 0 ? ((cpu.user + cpu.system) / 1e6 / seconds) * 100 : 0,
+      eventLoopUtilization: elu.utilization,
+    };
+  };
 }
 
 function drive(workload: Workload, opts: RunOptions, conns: Conn[]): Promise<RunResult & { rawErrorKinds?: ErrorKind[] }> {
@@ -168,10 +194,7 @@ function drive(workload: Workload, opts: RunOptions, conns: Conn[]): Promise<Run
           const ms = performance.now() - t0;
           if (err) {
             errors++;
-            const key = `${err.code}:${err.huffmanDetails ? err.huffmanDetails.toString('hex') : err.details}`;
-            const kind = errorKinds.get(key);
-            if (kind) kind.count++;
-            else if (errorKinds.size < ERROR_KINDS_MAX) errorKinds.set(key, { code: err.code, details: err.details, huffman: err.huffmanDetails, count: 1 });
+            countError(errorKinds, err);
           } else {
             latencies.record(ms);
             if (firstResponse === undefined && response) {

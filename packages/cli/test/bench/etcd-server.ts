@@ -37,6 +37,8 @@ function healthy(port: number): Promise<boolean> {
 
 export interface EtcdServer {
   endpoint: string;
+  /** The etcd process id (for --server-pid). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -72,7 +74,7 @@ export async function startEtcd(): Promise<EtcdServer> {
     };
     const deadline = Date.now() + 20_000;
     while (!exited && Date.now() < deadline) {
-      if (await healthy(clientPort)) return { endpoint: `127.0.0.1:${clientPort}`, stop };
+      if (await healthy(clientPort)) return { endpoint: `127.0.0.1:${clientPort}`, pid: child.pid!, stop };
       await new Promise((r) => setTimeout(r, 100));
     }
     lastError = log;

@@ -4,11 +4,12 @@
  *
  *   node scripts/sim.js N [start]      run seeds start..start+N-1 (default start 1)
  *   SIM_WORKERS=k                      processes in parallel (default: number of CPUs)
- *   SIM_SEED=N node scripts/sim.js     replay one seed with a trace (same as the jest test)
+ *   SIM_TIME_BUDGET_S=s                stop handing out seeds after s seconds (reports how many ran)
+ *   SIM_SEED=N node scripts/sim.js     replay one seed with a trace (SIM_TRACE_FILE=path keeps all of it)
  *
  * Compiles packages/server/src/raft and packages/server/test/sim with tsc into a temporary
- * directory, then runs the seeds in worker processes. Prints the count, the time and every
- * failing seed (each replays with SIM_SEED=N); exits 1 if any seed failed.
+ * directory, then hands seeds in small batches to worker processes. Prints the count, the
+ * time and every failing seed (each replays with SIM_SEED=N); exits 1 if any seed failed.
  */
 'use strict';
 const { execFileSync, fork } = require('node:child_process');
@@ -18,6 +19,7 @@ const fs = require('node:fs');
 
 const root = path.resolve(__dirname, '..');
 const outDir = path.join(os.tmpdir(), 'coord-sim-build');
+const BATCH_SEEDS = 25;
 
 function compile() {
   const tsc = require.resolve('typescript/bin/tsc', { paths: [root] });
@@ -33,7 +35,6 @@ function compile() {
       '--strict',
       '--skipLibCheck',
       '--types', 'node',
-      '--noEmitOnError', 'false',
       path.join(root, 'packages/server/test/sim/simulator.ts'),
     ],
     { stdio: 'inherit' },
@@ -43,22 +44,21 @@ function compile() {
 
 if (process.env.SIM_WORKER === '1') {
   const sim = require(path.join(outDir, 'test/sim/simulator.js'));
-  process.on('message', ({ seeds }) => {
+  process.on('message', (msg) => {
+    if (msg.stop) process.exit(0);
     const failures = [];
-    let acked = 0;
-    let inconclusive = 0;
     const totals = {};
-    for (const seed of seeds) {
+    let inconclusive = 0;
+    for (const seed of msg.seeds) {
       try {
         const st = sim.runSeed(seed);
-        acked += st.putsAcked;
         if (st.linearizabilityInconclusive) inconclusive++;
         for (const [k, v] of Object.entries(st)) if (typeof v === 'number' && k !== 'seed') totals[k] = (totals[k] ?? 0) + v;
       } catch (e) {
         failures.push(String(e && e.message ? e.message : e).split('\n')[0]);
       }
     }
-    process.send({ failures, acked, inconclusive, totals }, () => process.exit(0));
+    process.send({ ran: msg.seeds.length, failures, totals, inconclusive });
   });
   return;
 }
@@ -68,7 +68,7 @@ function main() {
   if (process.env.SIM_SEED !== undefined) {
     const seed = Number(process.env.SIM_SEED);
     try {
-      console.log(JSON.stringify(sim.runSeed(seed, { trace: true }), (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
+      console.log(JSON.stringify(sim.runSeed(seed, { trace: true })));
     } catch (e) {
       if (e.trace && process.env.SIM_TRACE_FILE) fs.writeFileSync(process.env.SIM_TRACE_FILE, e.trace.join('\n') + '\n');
       else if (e.trace) console.log(e.trace.slice(-400).join('\n'));
@@ -84,35 +84,47 @@ function main() {
     process.exit(2);
   }
   const workers = Math.max(1, Number(process.env.SIM_WORKERS ?? os.cpus().length));
+  const budgetMs = process.env.SIM_TIME_BUDGET_S === undefined ? Infinity : Number(process.env.SIM_TIME_BUDGET_S) * 1000;
   const t0 = Date.now();
-  const chunks = Array.from({ length: workers }, () => []);
-  for (let i = 0; i < n; i++) chunks[i % workers].push(start + i);
-  let done = 0;
-  const failures = [];
-  let acked = 0;
+  let next = start;
+  const end = start + n;
+  let ran = 0;
   let inconclusive = 0;
+  const failures = [];
   const totals = {};
-  for (const seeds of chunks) {
-    if (seeds.length === 0) {
-      done++;
-      continue;
+  let live = 0;
+
+  const handOut = (child) => {
+    if (next >= end || Date.now() - t0 >= budgetMs) {
+      child.send({ stop: true });
+      return;
     }
+    const seeds = [];
+    for (; seeds.length < BATCH_SEEDS && next < end; next++) seeds.push(next);
+    child.send({ seeds });
+  };
+
+  for (let w = 0; w < workers; w++) {
     const child = fork(__filename, [], { env: { ...process.env, SIM_WORKER: '1' } });
+    live++;
     child.on('message', (r) => {
-      failures.push(...r.failures);
-      acked += r.acked;
+      ran += r.ran;
       inconclusive += r.inconclusive;
+      failures.push(...r.failures);
       for (const [k, v] of Object.entries(r.totals)) totals[k] = (totals[k] ?? 0) + v;
+      handOut(child);
     });
     child.on('exit', (code) => {
       if (code !== 0) failures.push(`worker exited with code ${code}`);
-      if (++done === chunks.length) report();
+      if (--live === 0) report();
     });
-    child.send({ seeds });
+    handOut(child);
   }
+
   function report() {
     const secs = (Date.now() - t0) / 1000;
-    console.log(`seeds ${start}..${start + n - 1}: ${n} run, ${failures.length} failed, ${secs.toFixed(1)} s (${workers} workers), ${acked} acknowledged writes checked, ${inconclusive} linearizability checks inconclusive`);
+    const last = next - 1;
+    console.log(`seeds ${start}..${last}: ${ran} run, ${failures.length} failed, ${secs.toFixed(1)} s (${workers} workers), ${totals.putsAcked ?? 0} acknowledged writes checked, ${inconclusive} linearizability checks inconclusive`);
     console.log(`totals over passing seeds: ${Object.entries(totals).map(([k, v]) => `${k}=${v}`).join(' ')}`);
     for (const f of failures.sort()) console.log(`  FAIL ${f}`);
     process.exit(failures.length > 0 ? 1 : 0);

@@ -13,8 +13,8 @@
  * - A new value that fails to decode or to parse does not replace the current one: the watcher
  *   keeps the last good snapshot and emits `invalid` with a `ConfigInvalidError` (its `cause`
  *   is the decoder's or parser's error). When a later revision is valid again, `change` fires.
- * - `change` fires only when the raw content differs from the current snapshot's (a put of the
- *   same bytes is not a change).
+ * - `change` fires only when the stored bytes differ from those of the current snapshot (a put
+ *   of the same bytes, or a return to them after rejected values, is not a change).
  *
  *   const cfg = new ConfigWatcher(client, { key: 'app/config', parse: AppConfig.parse });
  *   const first = await cfg.start();            // ConfigSnapshot<AppConfig>
@@ -56,7 +56,9 @@ export class ConfigWatcher<T> extends EventEmitter {
   private readonly options: ConfigWatcherOptions<T>;
   private readonly controller = new AbortController();
   private snapshot: ConfigSnapshot<T> | undefined;
-  /** Fingerprint of the raw bytes behind `snapshot`, or of the last rejected state. */
+  /** Fingerprint of the raw bytes behind `snapshot`. */
+  private goodFingerprint: string | undefined;
+  /** Fingerprint of the last state evaluated (good or rejected). */
   private fingerprint: string | undefined;
   private started: Promise<ConfigSnapshot<T>> | undefined;
   private readonly waiters: { resolve(r: IteratorResult<ConfigSnapshot<T>>): void; reject(e: unknown): void }[] = [];
@@ -161,12 +163,14 @@ export class ConfigWatcher<T> extends EventEmitter {
             }
             this.snapshot = Object.freeze({ value: this.options.fallback as T, revision: 0n, raw: undefined });
             this.fingerprint = fingerprint;
+            this.goodFingerprint = undefined;
             resolve(this.snapshot);
             this.emit('invalid', result);
             continue;
           }
           this.snapshot = result;
           this.fingerprint = fingerprint;
+          this.goodFingerprint = fingerprint;
           resolve(result);
           continue;
         }
@@ -175,6 +179,9 @@ export class ConfigWatcher<T> extends EventEmitter {
           this.emit('invalid', result);
           continue;
         }
+        // Back to the bytes of the current good snapshot (after rejected ones): not a change.
+        if (fingerprint === this.goodFingerprint) continue;
+        this.goodFingerprint = fingerprint;
         const prev = this.snapshot;
         this.snapshot = result;
         this.deliver(result);

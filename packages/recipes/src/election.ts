@@ -167,7 +167,7 @@ export class Election extends EventEmitter {
         header = res.header;
       }
       if (!ticket.acquired) {
-        await waitForPredecessors(this.session.client, this.prefix, createRevision, 1, scope.signal);
+        await waitForPredecessors(this.session.client, this.prefix, createRevision, scope.signal);
         const mine = await this.session.client.getRange({ key: this.key, signal: scope.signal });
         const kv = mine.kvs[0];
         if (!kv || kv.createRevision !== createRevision) {
@@ -234,7 +234,7 @@ export class Election extends EventEmitter {
   }
 
   /** See the static `Election.observe`. */
-  observe(options: { signal?: AbortSignal } = {}): AsyncGenerator<LeaderChange, void, undefined> {
+  observe(options: { signal?: AbortSignal; onRelist?: () => void } = {}): AsyncGenerator<LeaderChange, void, undefined> {
     return Election.observe(this.session.client, this.name, options);
   }
 
@@ -267,15 +267,19 @@ export class Election extends EventEmitter {
    * `leader: undefined`), then each change of leader or of its value, and `leader: undefined`
    * whenever the last candidate disappears. Changes are reported per revision (all candidates
    * a txn touched at once), from a list-then-watch of the prefix (snapshot-watch.ts), so none
-   * is missed and none repeated, also across compactions. Ends without error when `signal`
-   * aborts or the consumer breaks out of its loop.
+   * is missed and none repeated, also across compactions (`onRelist` is called when one forced
+   * a re-read). Ends without error when `signal` aborts or the consumer breaks out of its loop.
    */
-  static async *observe(client: Client, name: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<LeaderChange, void, undefined> {
+  static async *observe(
+    client: Client,
+    name: string,
+    options: { signal?: AbortSignal; onRelist?: () => void } = {},
+  ): AsyncGenerator<LeaderChange, void, undefined> {
     const state = new RangeState();
     let last: LeaderInfo | undefined;
     let emitted = false;
     try {
-      for await (const update of listThenWatch(client, { key: recipePrefix(name), prefix: true, signal: options.signal })) {
+      for await (const update of listThenWatch(client, { key: recipePrefix(name), prefix: true, signal: options.signal, onRelist: options.onRelist })) {
         state.apply(update);
         const first = state.first();
         const leader = first ? toLeader(first) : undefined;

@@ -236,7 +236,7 @@ export class Mutex extends EventEmitter {
           this.finishHold();
           return undefined;
         }
-        await waitForPredecessors(this.session.client, this.prefix, createRevision, 1, scope.signal);
+        await waitForPredecessors(this.session.client, this.prefix, createRevision, scope.signal);
         // Our key must still be there with our revision: the session may have expired, or
         // somebody deleted the key, while we waited (then a later waiter may hold the lock).
         const mine = await this.session.client.getRange({ key: this.key, signal: scope.signal });

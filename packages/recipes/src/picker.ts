@@ -3,16 +3,18 @@
  * data (no I/O): `ServiceRegistry.picker()` keeps one current from a watch; tests and callers
  * with their own lists use it directly.
  *
- * Round-robin keeps one counter across updates and indexes the list sorted by key, so an
- * update that adds or removes one instance does not restart the rotation at the first one
- * (which would overload it when membership churns).
+ * Round-robin walks the list sorted by key and remembers the key it picked last; after an
+ * update it goes on with the first key after that one, so adding or removing an instance
+ * neither restarts the rotation at the first instance (which would overload it when
+ * membership churns) nor skips one.
  */
 
 export type PickStrategy = 'round-robin' | 'random';
 
 export class Picker<T> {
   private items: readonly T[] = [];
-  private counter = 0;
+  private keys: readonly string[] = [];
+  private lastKey: string | undefined;
 
   constructor(
     readonly strategy: PickStrategy = 'round-robin',
@@ -31,6 +33,7 @@ export class Picker<T> {
       const kb = this.keyOf(b);
       return ka < kb ? -1 : ka > kb ? 1 : 0;
     });
+    this.keys = this.items.map(this.keyOf);
   }
 
   /** How many items there are to pick from. */
@@ -48,8 +51,19 @@ export class Picker<T> {
     const n = this.items.length;
     if (n === 0) return undefined;
     if (this.strategy === 'random') return this.items[Math.min(n - 1, Math.floor(this.random() * n))];
-    const item = this.items[this.counter % n];
-    this.counter = (this.counter + 1) % Number.MAX_SAFE_INTEGER;
-    return item;
+    // The first key greater than the last one picked (binary search), wrapping around.
+    let lo = 0;
+    let hi = n;
+    const last = this.lastKey;
+    if (last !== undefined) {
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (this.keys[mid] <= last) lo = mid + 1;
+        else hi = mid;
+      }
+    }
+    const i = lo < n ? lo : 0;
+    this.lastKey = this.keys[i];
+    return this.items[i];
   }
 }

@@ -3,14 +3,13 @@
  * `signal`/`timeoutMs` and the session's end into one AbortSignal (and back into the right
  * error), and the queue wait of etcd's `waitDeletes`.
  *
- * The queue wait (etcd `clientv3/concurrency/key.go`): a participant whose key was created at
- * revision `myRev` waits until fewer than `slots` keys of the prefix have a lower create
- * revision (1 for a mutex or an election, N for a semaphore). It never watches the whole
- * prefix: it reads the `slots` nearest predecessors and watches only the farthest of them for
- * its delete, because while that key exists at least `slots` keys precede us. Each delete
- * therefore wakes exactly one waiter (the one that was watching it), not all of them: no
- * thundering herd. Keys created later get higher revisions, so the set of predecessors only
- * shrinks and the loop ends.
+ * The queue wait (etcd `clientv3/concurrency/key.go`, `waitDeletes`): a participant whose key
+ * was created at revision `myRev` waits until no key of the prefix has a lower create
+ * revision. It never watches the whole prefix: it reads its nearest predecessor and watches
+ * only that key for its delete, then reads again. Each delete therefore wakes exactly one
+ * waiter (the one that was watching it), not all of them: no thundering herd. Keys created
+ * later get higher revisions, so the set of predecessors only shrinks and the loop ends.
+ * (The Semaphore, where `limit` keys may precede a holder, has its own wait: semaphore.ts.)
  */
 import { AbortError, WatchCompactedError, type Client, type KeyValue, type ResponseHeader } from '@coord/client';
 import { WaitTimeoutError } from './errors';
@@ -95,18 +94,12 @@ export async function waitForDelete(client: Client, key: Buffer | string, startR
 }
 
 /**
- * etcd's `waitDeletes`, generalised to `slots`: wait until fewer than `slots` keys under
- * `prefix` have a create revision below `myRevision`. Returns the header of the read that
- * saw it. See the file comment for why only one key is watched at a time.
+ * etcd's `waitDeletes`: wait until no key under `prefix` has a create revision below
+ * `myRevision`. Returns the header of the read that saw it. See the file comment for why only
+ * one key is watched at a time.
  */
-export async function waitForPredecessors(
-  client: Client,
-  prefix: string,
-  myRevision: bigint,
-  slots: number,
-  signal: AbortSignal,
-): Promise<ResponseHeader> {
-  if (!Number.isSafeInteger(slots) || slots < 1) throw new TypeError(`slots must be a positive integer, got ${slots}`);
+export async function waitForPredecessors(client: Client, prefix: string, myRevision: bigint, signal: AbortSignal): Promise<ResponseHeader> {
+  // Each pass follows the delete of a predecessor (or a compaction): predecessors only go.
   for (;;) {
     signal.throwIfAborted();
     const res = await client.getRange({
@@ -115,13 +108,13 @@ export async function waitForPredecessors(
       maxCreateRevision: myRevision - 1n,
       sortTarget: 'create',
       sortOrder: 'descend',
-      limit: slots,
+      limit: 1,
       keysOnly: true,
       signal,
     });
-    if (res.kvs.length < slots) return res.header;
-    const blocker: KeyValue = res.kvs[slots - 1];
+    const predecessor: KeyValue | undefined = res.kvs[0];
+    if (!predecessor) return res.header;
     // Start right after the read: the key existed at header.revision, so its delete is later.
-    await waitForDelete(client, blocker.key, res.header.revision + 1n, signal);
+    await waitForDelete(client, predecessor.key, res.header.revision + 1n, signal);
   }
 }

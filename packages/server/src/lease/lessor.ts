@@ -38,7 +38,10 @@ export class Lessor implements LeaseLookup {
   }
 
   grant(id: bigint, ttlSeconds: bigint): LeaseState {
-    assert(id > 0n, 'lease IDs are positive');
+    // etcd's LeaseID is any int64 but NoLease (0): a client may grant an explicit negative
+    // ID (etcd 3.4 accepts LeaseGrant{ID: -5}). Asserting positivity here crashed the member
+    // on apply, and again on every restart, since the entry is already in the log.
+    assert(id !== 0n, 'lease ID 0 is NoLease');
     assert(!this.leases.has(id), 'grant of a new lease');
     const l: LeaseState = { id, ttlSeconds, keys: new Set() };
     this.leases.set(id, l);

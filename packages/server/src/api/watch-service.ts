@@ -2,7 +2,8 @@
  * etcdserverpb.Watch: one bidirectional stream carries many watchers. Creates are answered
  * in order with `created: true`; events come from the watch hub; cancels are answered with
  * `canceled: true`; progress requests with the current revision once every watcher of the
- * stream is synced (etcd's RequestProgressAll).
+ * stream is synced (etcd's RequestProgressAll): at once if they are, else as soon as the
+ * last one catches up, so the progress revision never runs ahead of the events sent.
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { Member } from '../member/member';
@@ -41,6 +42,20 @@ export function watchService(m: Member): grpc.UntypedServiceImplementation {
       let nextId = 0n;
       let blocked = false;
       let closed = false;
+      /** A progress request waits for unsynced watchers (see maybeSendProgress). */
+      let progressPending = false;
+      /**
+       * etcd answers a progress request only when every watcher of the stream is synced, and
+       * otherwise defers it until they are (etcd PR #15237 "Send requested progress
+       * notifications through watchStream", fixing issue #15220, backported to 3.4; PR #17557
+       * also fires it when a watcher syncs without any event). Dropping the request instead
+       * left a client that waits for the notification (a consistent-read cache) waiting forever.
+       */
+      const maybeSendProgress = (): void => {
+        if (!progressPending || closed || !m.watchHub.allSynced(watchers.values())) return;
+        progressPending = false;
+        call.write({ header: m.header(), watch_id: '-1' });
+      };
       const sink: WatchSink = {
         get blocked() {
           return blocked;
@@ -53,9 +68,11 @@ export function watchService(m: Member): grpc.UntypedServiceImplementation {
           if (body.canceled) {
             const w = watchers.get(int64(body.watch_id));
             if (w) watchers.delete(w.id);
+            maybeSendProgress();
           }
           return ok;
         },
+        onSynced: () => maybeSendProgress(),
       };
       call.on('drain', () => {
         blocked = false;
@@ -77,18 +94,21 @@ export function watchService(m: Member): grpc.UntypedServiceImplementation {
           const c = req.create_request;
           const rev = m.rev;
           let id = int64(c.watch_id);
-          let reason: string | undefined;
-          if (id !== 0n && watchers.has(id)) reason = 'mvcc: duplicate watch ID provided on the WatchStream';
-          else if (watchers.size >= WATCHERS_PER_STREAM_MAX) reason = `coord: too many watchers on one stream (max ${WATCHERS_PER_STREAM_MAX})`;
-          if (id === 0n) {
-            while (watchers.has(nextId)) nextId++;
-            id = nextId++;
-          }
           const range = keyRange(c.key, c.range_end);
-          if (!reason && range.end !== undefined && range.end !== '' && range.start >= range.end) reason = 'mvcc: watcher range is empty';
+          // etcd's mvcc watchStream.Watch refuses an empty range first, then a duplicate
+          // explicit ID, and only a request that passes consumes an auto-assigned ID (a refused
+          // create used to take one, so the next watcher got ID 4 where etcd gives 2).
+          let reason: string | undefined;
+          if (range.end !== undefined && range.end !== '' && range.start >= range.end) reason = 'mvcc: watcher range is empty';
+          else if (id !== 0n && watchers.has(id)) reason = 'mvcc: duplicate watch ID provided on the WatchStream';
+          else if (watchers.size >= WATCHERS_PER_STREAM_MAX) reason = `coord: too many watchers on one stream (max ${WATCHERS_PER_STREAM_MAX})`;
           if (reason) {
             call.write({ header: m.header(rev), watch_id: '-1', created: true, canceled: true, cancel_reason: reason });
             return;
+          }
+          if (id === 0n) {
+            while (watchers.has(nextId)) nextId++;
+            id = nextId++;
           }
           const filters = c.filters ?? [];
           // The "created" answer goes first; events (even replayed ones) follow it.
@@ -110,8 +130,10 @@ export function watchService(m: Member): grpc.UntypedServiceImplementation {
           m.watchHub.remove(w);
           watchers.delete(id);
           call.write({ header: m.header(), watch_id: String(id), canceled: true });
+          maybeSendProgress();
         } else if (req.progress_request) {
-          if (m.watchHub.allSynced(watchers.values())) call.write({ header: m.header(), watch_id: '-1' });
+          progressPending = true;
+          maybeSendProgress();
         }
       });
       call.on('end', () => {

@@ -43,6 +43,8 @@ export interface WatchSink {
   send(body: WatchResponseBody): boolean;
   /** True while the stream cannot take more data (waiting for 'drain'). */
   readonly blocked: boolean;
+  /** Called when one of its watchers has caught up (joined the synced group). */
+  onSynced?(): void;
 }
 
 export interface WatcherSpec {
@@ -126,7 +128,9 @@ export class WatchHub {
   /** Registers a watcher; the caller has already sent the "created" response. */
   add(id: bigint, sink: WatchSink, spec: WatcherSpec): Watcher {
     const current = this.store().rev;
-    const w = new Watcher(id, sink, spec, spec.startRev > 0n ? spec.startRev : current + 1n);
+    // Only 0 means "from the next revision" (etcd v3rpc watch.go: `if rev == 0 { rev = wsrev + 1 }`);
+    // a negative start revision is kept and handled by catchUp() as etcd's syncWatchers does.
+    const w = new Watcher(id, sink, spec, spec.startRev !== 0n ? spec.startRev : current + 1n);
     if (spec.progressNotify) this.progressWatchers.add(w);
     if (w.nextRev > current) this.markSynced(w);
     else {
@@ -191,8 +195,18 @@ export class WatchHub {
     if (w.nextRev < store.compactedRev) {
       this.unsynced.delete(w);
       this.progressWatchers.delete(w);
-      w.sink.send({ watch_id: String(w.id), compact_revision: String(store.compactedRev), canceled: true, revision: current });
+      // etcd (watchable_store.go chooseAll) sends WatchResponse{WatchID, CompactRevision} with
+      // no Revision, so the header revision of this response is 0 (`etcdctl watch -w json`
+      // prints a header without "revision", `-w fields` prints "Revision" : 0).
+      w.sink.send({ watch_id: String(w.id), compact_revision: String(store.compactedRev), canceled: true, revision: 0n });
       return;
+    }
+    if (w.nextRev <= 0n) {
+      // A negative start revision not below the compacted revision (only -1, before any
+      // compaction: etcd's compactMainRev starts at -1): etcd's syncWatchers encodes minRev as
+      // an unsigned revision key, so the history range [minRev, current] is empty; the watcher
+      // replays nothing and joins the synced group at current + 1.
+      w.nextRev = current + 1n;
     }
     while (w.nextRev <= current && !w.sink.blocked) {
       const to = minBig(current, w.nextRev + BigInt(this.limits.catchUpRevsMax) - 1n);
@@ -250,6 +264,7 @@ export class WatchHub {
       if (!set) this.syncedByKey.set(w.spec.range.start, (set = new Set()));
       set.add(w);
     } else this.syncedRanges.add(w);
+    w.sink.onSynced?.();
   }
 
   private unmarkSynced(w: Watcher): void {

@@ -46,14 +46,19 @@ export function etcdctlEnv(extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-export function etcdctl(endpoints: string | string[], args: string[], opts: EtcdctlOptions = {}): Promise<EtcdctlResult> {
+/** etcdctl's argv: the global flags (endpoints, timeouts), then `args`. */
+export function etcdctlArgv(endpoints: string | string[], args: string[], opts: Pick<EtcdctlOptions, 'dialTimeout' | 'commandTimeout'> = {}): string[] {
   const eps = Array.isArray(endpoints) ? endpoints.join(',') : endpoints;
-  const argv = [
+  return [
     `--endpoints=${eps}`,
     `--dial-timeout=${opts.dialTimeout ?? '2s'}`,
     `--command-timeout=${opts.commandTimeout ?? '5s'}`,
     ...args,
   ];
+}
+
+export function etcdctl(endpoints: string | string[], args: string[], opts: EtcdctlOptions = {}): Promise<EtcdctlResult> {
+  const argv = etcdctlArgv(endpoints, args, opts);
   return new Promise((resolve, reject) => {
     const child = spawn(ETCDCTL_BIN, argv, { env: etcdctlEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];

@@ -106,9 +106,10 @@ const PROTOBUF_TYPES: Record<string, string> = {
   del: 'etcdserverpb.DeleteRangeResponse',
   txn: 'etcdserverpb.TxnResponse',
   'member list': 'etcdserverpb.MemberListResponse',
-  'lease grant': 'etcdserverpb.LeaseGrantResponse',
+  // etcdctl 3.4's protobuf printer writes only the response header for these two.
+  'lease grant': 'etcdserverpb.ResponseHeader',
   'lease revoke': 'etcdserverpb.LeaseRevokeResponse',
-  'lease timetolive': 'etcdserverpb.LeaseTimeToLiveResponse',
+  'lease timetolive': 'etcdserverpb.ResponseHeader',
   'alarm list': 'etcdserverpb.AlarmResponse',
 };
 
@@ -164,6 +165,8 @@ type Kind = 'id' | 'term' | 'index' | 'rev' | 'size' | 'hash';
 const JSON_KEY_KIND: Record<string, Kind> = {
   cluster_id: 'id', member_id: 'id', leader: 'id', ID: 'id', ClusterID: 'id', MemberID: 'id', Leader: 'id',
   lease: 'id', Lease: 'id', memberID: 'id', member_ids: 'id',
+  // etcdctl's json printer for `lease timetolive` and `lease list` spells the lease ID "id".
+  id: 'id',
   raft_term: 'term', raftTerm: 'term', RaftTerm: 'term',
   raftIndex: 'index', raftAppliedIndex: 'index', RaftIndex: 'index', RaftAppliedIndex: 'index',
   raft_index: 'index', raft_applied_index: 'index',
@@ -302,6 +305,11 @@ export class Normalizer {
     s = s.replace(/took = [0-9.]+[a-zµ]+/g, 'took = <DURATION>');
     s = s.replace(/compacted revision (\d+)/g, (_a, n: string) => `compacted revision ${this.value('rev', n)}`);
     s = s.replace(/\blease ([0-9a-f]{16})\b/g, (_a, h: string) => `lease ${this.hexId(h)}`);
+    // watch -i `progress` and the ETCD_WATCH_REVISION a `watch -- CMD` sees are revisions.
+    s = s.replace(/^progress notify: (\d+)$/gm, (_a, n: string) => `progress notify: ${this.value('rev', n)}`);
+    s = s.replace(/\bETCD_WATCH_REVISION=(\d+)/g, (_a, n: string) => `ETCD_WATCH_REVISION=${this.value('rev', n)}`);
+    // etcd lists a lease's keys in Go map order (random): compare them as a set.
+    s = s.replace(/attached keys\(\[([^\]\n]*)\]\)/g, (_a, keys: string) => `attached keys([${keys === '' ? '' : keys.split(' ').sort().join(' ')}])`);
     return s;
   }
 
@@ -339,12 +347,45 @@ export class Normalizer {
       if (writeOut === 'json' || writeOut === 'fields') stdout = this.text(this.structured(raw));
       else if (writeOut === 'table') stdout = this.table(raw);
       else if (COLUMNS[command]) stdout = this.csv(command, raw);
-      else if (command === 'lease list') stdout = this.text(raw.replace(/^[0-9a-f]{1,16}$/gm, (h) => this.hexId(h)));
+      else if (command === 'lease list') stdout = sortLines(this.text(raw.replace(/^[0-9a-f]{1,16}$/gm, (h) => this.hexId(h))), /^<ID\d+>$/);
       else stdout = this.text(raw);
+      // etcd's LeaseTimeToLive keys and LeaseLeases come in Go map order (random).
+      if (command === 'lease timetolive' && writeOut === 'json') stdout = stdout.replace(/"keys":\[([^\]]*)\]/g, (_a, ks: string) => `"keys":[${ks === '' ? '' : ks.split(',').sort().join(',')}]`);
+      if (command === 'lease list' && writeOut === 'json') stdout = stdout.replace(/"leases":\[([^\]]*)\]/g, (_a, ls: string) => `"leases":[${ls === '' ? '' : ls.split(',').sort().join(',')}]`);
+      if (command === 'lease list' && writeOut === 'fields') stdout = sortLines(stdout, /^"ID" : /);
+      if (command === 'lease timetolive' && writeOut === 'fields') stdout = sortLines(stdout, /^"Key" : /);
     }
     const stderr = this.text(this.structured(bytesToText(r.stderrBytes)));
     return { code: r.code, stdout, stderr };
   }
+}
+
+/** Sorts, among themselves, the lines matching `re` (others stay where they are). */
+export function sortLines(text: string, re: RegExp): string {
+  const lines = text.split('\n');
+  const sorted = lines.filter((l) => re.test(l)).sort();
+  let j = 0;
+  return lines.map((l) => (re.test(l) ? sorted[j++] : l)).join('\n');
+}
+
+/**
+ * A lease's remaining TTL depends on when it was asked. Within `slackSeconds` below the
+ * granted TTL it becomes `<G-slack..G>`; anything else (expired early, or more than
+ * granted) stays a number, so the difference shows. Covers the simple, json and fields
+ * outputs of `lease timetolive`.
+ */
+export function leaseRemaining(slackSeconds = 3): (n: Normalized) => Normalized {
+  const near = (remaining: string, granted: string): string => {
+    const r = Number(remaining);
+    const g = Number(granted);
+    return r <= g && r >= g - slackSeconds && r >= 0 ? `<${g}-${slackSeconds}..${g}>` : remaining;
+  };
+  const fix = (s: string): string =>
+    s
+      .replace(/granted with TTL\((\d+)s\), remaining\((-?\d+)s\)/g, (_a, g: string, r: string) => `granted with TTL(${g}s), remaining(${near(r, g)}s)`)
+      .replace(/"ttl":(-?\d+),"granted-ttl":(\d+)/g, (_a, r: string, g: string) => `"ttl":${near(r, g)},"granted-ttl":${g}`)
+      .replace(/"TTL" : (-?\d+)\n"GrantedTTL" : (\d+)/g, (_a, r: string, g: string) => `"TTL" : ${near(r, g)}\n"GrantedTTL" : ${g}`);
+  return (n) => ({ ...n, stdout: fix(n.stdout) });
 }
 
 /** The header revision in `etcdctl ... -w json` output. */

@@ -14,12 +14,31 @@
  * also asserts what etcd does and cannot pass vacuously when both sides fail the same way
  * for an unintended reason (say, a mistyped flag). The transcript records the unresolved
  * command, so both transcripts can be compared with toEqual.
+ *
+ * Long-lived commands (watch, watch -i, lease keep-alive) run in the background
+ * (background.ts), on each side under a name: `{ spawn: NAME, args }` starts one,
+ * `{ input: NAME, text }` types into an interactive one, `{ await: NAME, until }` waits
+ * (with a deadline, on both sides at once) until its output satisfies `until` or it exits
+ * and then is quiet for a moment (background.ts settle()), records what it printed since
+ * the previous await and, unless `keep`, stops it. The
+ * await's `code` is the exit code etcd's etcdctl must show: -1 (the default) means it was
+ * still running and the harness stopped it. Because a watch without --rev only sees writes
+ * made after its watcher exists, and etcdctl does not say when that is, `{ barrier: NAME,
+ * key }` puts KEY (with a unique value) until the watch prints that put, then drops its
+ * output so far and takes the current revision as the new base for `{rev}` and for
+ * printed revisions. A `transform` on a step rewrites both sides' normalized output (e.g.
+ * a lease's remaining TTL, which depends on timing).
  */
-import { etcdctl, EtcdctlResult } from './etcdctl';
+import { BackgroundEtcdctl, Condition, OutputView, startEtcdctl } from './background';
+import { etcdctl, etcdctlOk, EtcdctlResult } from './etcdctl';
 import { headerRevision, Normalized, Normalizer } from './normalize';
 import type { Member } from './proc';
 import type { Pair } from './target';
 
+/** Rewrites a normalized output (applied to both sides alike). */
+export type Transform = (n: Normalized) => Normalized;
+
+/** One etcdctl command, run to completion on each side. */
 export interface Step {
   /** etcdctl arguments (no global flags); may contain templates (see file comment). */
   args: string[];
@@ -30,7 +49,48 @@ export interface Step {
   capture?: { name: string; re: RegExp };
   /** Replaces the whole stdout in the transcript by its length and a hash (huge outputs). */
   digest?: boolean;
+  transform?: Transform;
 }
+
+/** Starts `etcdctl ARGS` in the background under `spawn` (see file comment). */
+export interface SpawnStep {
+  spawn: string;
+  args: string[];
+  /** Written to its stdin at once; stdin stays open for `input` steps. */
+  stdin?: string;
+}
+
+/** Types `text` (templates resolved) into the background etcdctl `input`. */
+export interface InputStep {
+  input: string;
+  text: string;
+  /** Close its stdin after the text (interactive etcdctl then exits: EOF). */
+  end?: boolean;
+}
+
+/** Waits until the background etcdctl `await` satisfies `until` (or exits); records its output. */
+export interface AwaitStep {
+  await: string;
+  /** Condition on what it printed; default: it has exited. */
+  until?: Condition;
+  /** Deadline for the condition (default 10 s). */
+  timeoutMs?: number;
+  /** Exit code the reference's etcdctl must show; -1 (default) = still running, stopped here. */
+  code?: number;
+  /** Keep it running (record the output so far and continue from there at the next await). */
+  keep?: boolean;
+  transform?: Transform;
+}
+
+/** Puts `key` until the background watch `barrier` prints that put (see file comment). */
+export interface BarrierStep {
+  barrier: string;
+  key: string;
+  timeoutMs?: number;
+}
+
+/** Any step of a scenario: a command (Step) or a background-process step. */
+export type ScenarioStep = Step | SpawnStep | InputStep | AwaitStep | BarrierStep;
 
 export interface TranscriptEntry extends Normalized {
   cmd: string;
@@ -41,11 +101,90 @@ export interface ScenarioResult {
   target: TranscriptEntry[];
 }
 
+interface Running {
+  proc: BackgroundEtcdctl;
+  args: string[];
+  /** stdout/stderr bytes already recorded by an earlier await (or dropped by a barrier). */
+  outFrom: number;
+  errFrom: number;
+}
+
 class Side {
   readonly normalizer: Normalizer;
   readonly captures = new Map<string, string>();
+  readonly background = new Map<string, Running>();
+  private barriers = 0;
   constructor(readonly member: Member) {
     this.normalizer = new Normalizer([{ clientPort: member.clientPort, peerPort: member.peerPort, name: member.name }]);
+  }
+
+  private proc(name: string): Running {
+    const r = this.background.get(name);
+    if (!r) throw new Error(`scenario: no background etcdctl named ${JSON.stringify(name)}`);
+    return r;
+  }
+
+  spawn(step: SpawnStep): void {
+    if (this.background.has(step.spawn)) throw new Error(`scenario: background etcdctl ${JSON.stringify(step.spawn)} already exists`);
+    const args = step.args.map((a) => this.resolve(a));
+    const proc = startEtcdctl(this.member.endpoint, args, { stdin: step.stdin === undefined ? undefined : this.resolve(step.stdin) });
+    this.background.set(step.spawn, { proc, args, outFrom: 0, errFrom: 0 });
+  }
+
+  input(step: InputStep): void {
+    const r = this.proc(step.input);
+    r.proc.write(this.resolve(step.text));
+    if (step.end) r.proc.endInput();
+  }
+
+  /** Waits for the condition; returns the output since the last await and whether the condition held. */
+  async await(step: AwaitStep): Promise<{ raw: EtcdctlResult; norm: Normalized; met: boolean }> {
+    const r = this.proc(step.await);
+    const timeoutMs = step.timeoutMs ?? 10_000;
+    const until: Condition = step.until ?? ((p) => !p.running);
+    const since = (): OutputView => ({
+      running: r.proc.running,
+      stdout: r.proc.stdoutBytes.subarray(r.outFrom).toString('utf8'),
+      stderr: Buffer.from(r.proc.stderr).subarray(r.errFrom).toString('utf8'),
+    });
+    const met = await r.proc.waitFor(() => until(since()), timeoutMs);
+    await r.proc.settle();
+    const full = step.keep ? r.proc.result() : await r.proc.stop();
+    if (!step.keep) this.background.delete(step.await);
+    const stdoutBytes = full.stdoutBytes.subarray(r.outFrom);
+    const stderrBytes = full.stderrBytes.subarray(r.errFrom);
+    r.outFrom = full.stdoutBytes.length;
+    r.errFrom = full.stderrBytes.length;
+    const raw: EtcdctlResult = { ...full, stdoutBytes, stderrBytes, stdout: stdoutBytes.toString('utf8'), stderr: stderrBytes.toString('utf8') };
+    let norm = this.normalizer.normalize(r.args, raw);
+    if (!met) norm = { ...norm, stderr: norm.stderr + `[harness: condition not met within ${timeoutMs} ms]\n` };
+    return { raw, norm, met };
+  }
+
+  /** Puts `key` until the watch prints it, then drops the watch's output so far and rebases revisions. */
+  async barrier(step: BarrierStep): Promise<void> {
+    const r = this.proc(step.barrier);
+    const deadline = Date.now() + (step.timeoutMs ?? 15_000);
+    const key = this.resolve(step.key);
+    let last = '';
+    for (let i = 0; ; i++) {
+      if (Date.now() > deadline || !r.proc.running) {
+        throw new Error(`barrier: ${r.proc.argv.join(' ')} on ${this.member.kind} never printed a put of ${key}\nstdout: ${r.proc.stdout}\nstderr: ${r.proc.stderr}`);
+      }
+      this.barriers += 1;
+      last = `barrier-${this.barriers}`;
+      await etcdctlOk(this.member.endpoint, ['put', key, last]);
+      if (await r.proc.waitFor(() => markerEnd(r.proc.stdoutBytes, last) >= 0, Math.min(200 * (i + 1), 1000))) break;
+    }
+    // Every earlier barrier put was printed before the last one: drop everything up to it.
+    r.outFrom = markerEnd(r.proc.stdoutBytes, last);
+    r.errFrom = Buffer.byteLength(r.proc.stderr);
+    this.normalizer.revisionBase = await currentRevision(this.member);
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.background.values()].map((r) => r.proc.stop()));
+    this.background.clear();
   }
 
   resolve(s: string): string {
@@ -87,7 +226,7 @@ export interface ScenarioOptions {
 }
 
 /** Runs `steps` on both sides of `pair`; throws if the reference disagrees with a step's expected code. */
-export async function runScenario(pair: Pair, steps: Step[], opts: ScenarioOptions = {}): Promise<ScenarioResult> {
+export async function runScenario(pair: Pair, steps: ScenarioStep[], opts: ScenarioOptions = {}): Promise<ScenarioResult> {
   const ref = new Side(pair.reference);
   const tgt = new Side(pair.target);
   if (!opts.absoluteRevisions) {
@@ -96,20 +235,68 @@ export async function runScenario(pair: Pair, steps: Step[], opts: ScenarioOptio
     tgt.normalizer.revisionBase = b;
   }
   const result: ScenarioResult = { reference: [], target: [] };
-  for (const step of steps) {
-    const cmd = ['etcdctl', ...step.args.map(quote)].join(' ') + (step.stdin === undefined ? '' : ` <<< ${preview(step.stdin)}`);
-    const [r, t] = await Promise.all([ref.run(step), tgt.run(step)]);
-    const expected = step.code ?? 0;
-    if (r.raw.code !== expected) {
-      throw new Error(
-        `the reference etcd exited ${r.raw.code}, the scenario expects ${expected}: ${r.raw.argv.join(' ')}\n` +
-          `stdout: ${r.raw.stdout.slice(0, 2000)}\nstderr: ${r.raw.stderr.slice(0, 2000)}`,
-      );
+  const spawned = new Map<string, string>();
+  const record = (cmd: string, r: Normalized, t: Normalized, transform?: Transform): void => {
+    result.reference.push({ cmd, ...(transform ? transform(r) : r) });
+    result.target.push({ cmd, ...(transform ? transform(t) : t) });
+  };
+  const none: Normalized = { code: 0, stdout: '', stderr: '' };
+  try {
+    for (const step of steps) {
+      if ('spawn' in step) {
+        const cmd = ['etcdctl', ...step.args.map(quote)].join(' ');
+        spawned.set(step.spawn, cmd);
+        ref.spawn(step);
+        tgt.spawn(step);
+        record(`${step.spawn}& ${cmd}` + (step.stdin === undefined ? '' : ` <<< ${preview(step.stdin)}`), none, none);
+      } else if ('input' in step) {
+        ref.input(step);
+        tgt.input(step);
+        record(`${step.input}< ${preview(step.text)}${step.end ? ' <EOF>' : ''}`, none, none);
+      } else if ('barrier' in step) {
+        await Promise.all([ref.barrier(step), tgt.barrier(step)]);
+        record(`${step.barrier}: barrier (put ${step.key} until printed; revisions rebased)`, none, none);
+      } else if ('await' in step) {
+        const [r, t] = await Promise.all([ref.await(step), tgt.await(step)]);
+        const expected = step.code ?? -1;
+        if (!r.met || r.raw.code !== expected) {
+          throw new Error(
+            `the reference etcd's ${r.raw.argv.join(' ')} ${r.met ? `shows exit code ${r.raw.code}, the scenario expects ${expected}` : 'never met the await condition'}\n` +
+              `stdout: ${r.raw.stdout.slice(0, 2000)}\nstderr: ${r.raw.stderr.slice(0, 2000)}`,
+          );
+        }
+        record(`${step.await}: ${step.keep ? 'output so far of' : 'output of'} ${spawned.get(step.await) ?? '?'}`, r.norm, t.norm, step.transform);
+      } else {
+        const cmd = ['etcdctl', ...step.args.map(quote)].join(' ') + (step.stdin === undefined ? '' : ` <<< ${preview(step.stdin)}`);
+        const [r, t] = await Promise.all([ref.run(step), tgt.run(step)]);
+        const expected = step.code ?? 0;
+        if (r.raw.code !== expected) {
+          throw new Error(
+            `the reference etcd exited ${r.raw.code}, the scenario expects ${expected}: ${r.raw.argv.join(' ')}\n` +
+              `stdout: ${r.raw.stdout.slice(0, 2000)}\nstderr: ${r.raw.stderr.slice(0, 2000)}`,
+          );
+        }
+        record(cmd, r.norm, t.norm, step.transform);
+      }
     }
-    result.reference.push({ cmd, ...r.norm });
-    result.target.push({ cmd, ...t.norm });
+  } finally {
+    await Promise.all([ref.stopAll(), tgt.stopAll()]);
   }
   return result;
+}
+
+/**
+ * Byte offset just past the line that shows `marker` as a value in watch output (simple:
+ * the value line; json: the response line, where values are base64), or -1.
+ */
+export function markerEnd(stdout: Buffer, marker: string): number {
+  for (const needle of [`\n${marker}\n`, `"value":"${Buffer.from(marker).toString('base64')}"`]) {
+    const i = stdout.indexOf(needle);
+    if (i < 0) continue;
+    const nl = stdout.indexOf('\n', needle.startsWith('\n') ? i + 1 : i);
+    if (nl >= 0) return nl + 1;
+  }
+  return -1;
 }
 
 /** An argument as it would be typed: plain words as they are, anything else JSON-quoted. */
@@ -126,7 +313,7 @@ function preview(stdin: string | Buffer): string {
  * Runs a scenario and asserts that the target's transcript equals the reference's.
  * Returns the result for further assertions.
  */
-export async function expectSameAsEtcd(pair: Pair, steps: Step[], opts: ScenarioOptions = {}): Promise<ScenarioResult> {
+export async function expectSameAsEtcd(pair: Pair, steps: ScenarioStep[], opts: ScenarioOptions = {}): Promise<ScenarioResult> {
   const res = await runScenario(pair, steps, opts);
   for (const m of [pair.reference, pair.target]) {
     if (!m.running) {

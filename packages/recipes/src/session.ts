@@ -73,6 +73,25 @@ export class Session extends EventEmitter {
     // The lease may already be lost when we get here (e.g. revoked right after the grant).
     if (lease.state === 'lost') queueMicrotask(() => this.onLeaseLost(lease.lostReason));
     else lease.once('lost', (err: LeaseLostError) => this.onLeaseLost(err));
+    // `client.close()` stops every keep-alive without a 'lost' event (the lease is 'closed').
+    // Nobody renews the lease any more, so the server will expire it: notice within a quarter
+    // of the TTL, well before the earliest expiry (two thirds of a TTL after the close, since a
+    // keep-alive goes out every third of one).
+    const periodMs = Math.max(100, (Number(this.ttl) * 1000) / 4);
+    this.watchdog = setInterval(() => {
+      if (this.current !== 'alive') return this.stopWatchdog();
+      if (lease.state === 'closed' || lease.state === 'revoked') {
+        this.onLeaseLost(undefined, 'the client stopped keeping the lease alive (was the client closed?)');
+      }
+    }, periodMs);
+    this.watchdog.unref();
+  }
+
+  private watchdog: NodeJS.Timeout | undefined;
+
+  private stopWatchdog(): void {
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = undefined;
   }
 
   /** Grant a lease and keep it alive. Rejects with the grant's error. */
@@ -173,9 +192,10 @@ export class Session extends EventEmitter {
     };
   }
 
-  private onLeaseLost(err: LeaseLostError | undefined): void {
+  private onLeaseLost(err: LeaseLostError | undefined, details?: string): void {
     if (this.current !== 'alive') return;
-    const why = err?.reason === 'deadline' ? 'no keep-alive was acknowledged in time; the lease may have expired' : (err?.message ?? 'lease lost');
+    const why =
+      details ?? (err?.reason === 'deadline' ? 'no keep-alive was acknowledged in time; the lease may have expired' : (err?.message ?? 'lease lost'));
     const lost = new SessionExpiredError(`lease ${this.leaseHex}: ${why}`, { cause: err });
     this.end('lost', lost);
     this.emit('lost', lost);
@@ -184,6 +204,7 @@ export class Session extends EventEmitter {
   private end(state: 'lost' | 'closed', reason: Error): void {
     if (this.current !== 'alive') return;
     this.current = state;
+    this.stopWatchdog();
     this.controller.abort(reason);
     if (state === 'closed') this.emit('closed');
   }

@@ -92,6 +92,16 @@ it('declares itself lost while the server still has the lease when keep-alives s
   }
 });
 
+it('is lost when its client is closed (nobody renews the lease any more)', async () => {
+  const own = new Client({ endpoints: [server.endpoint] });
+  const session = await Session.create(own, { ttl: 2 });
+  const lost = new Promise<SessionExpiredError>((resolve) => session.once('lost', resolve));
+  own.close();
+  expect((await lost).message).toMatch(/stopped keeping the lease alive/);
+  // It noticed before the server expired the lease.
+  expect((await observer.leaseTimeToLive(session.leaseId)).ttl).toBeGreaterThanOrEqual(0n);
+});
+
 it('orphan() stops the keep-alives without revoking: keys live until the TTL runs out', async () => {
   const session = await Session.create(client, { ttl: 2 });
   await client.put('session/orphan/k', 'v', { lease: session.leaseId });

@@ -81,7 +81,10 @@ export interface WatchHubLimits {
   readonly syncIntervalMs: number;
   /** Interval of progress notifications for watchers that asked for them (etcd: 10 min). */
   readonly progressIntervalMs: number;
-  /** A response larger than this is split into fragments when the watcher allows it. */
+  /**
+   * A response of this many encoded bytes or more is split into fragments when the watcher
+   * allows it (etcd: --max-request-bytes + 512 KiB of gRPC overhead, v3rpc NewWatchServer).
+   */
   readonly fragmentBytesMax: number;
 }
 
@@ -89,8 +92,40 @@ export const DEFAULT_WATCH_LIMITS: WatchHubLimits = {
   catchUpRevsMax: 1000,
   syncIntervalMs: 100,
   progressIntervalMs: 10 * 60 * 1000,
-  fragmentBytesMax: 1536 * 1024,
+  // etcd's default --max-request-bytes (1.5 MiB) + grpcOverheadBytes (512 KiB).
+  fragmentBytesMax: 1536 * 1024 + 512 * 1024,
 };
+
+/** Bytes of a varint. */
+function varintBytes(n: bigint): number {
+  let x = BigInt.asUintN(64, n);
+  let c = 1;
+  while (x >= 0x80n) {
+    x >>= 7n;
+    c++;
+  }
+  return c;
+}
+const varintField = (n: bigint): number => (n === 0n ? 0 : 1 + varintBytes(n));
+const bytesField = (len: number): number => (len === 0 ? 0 : 1 + varintBytes(BigInt(len)) + len);
+const messageField = (len: number): number => 1 + varintBytes(BigInt(len)) + len;
+
+function keyValueBytes(kv: MvccEvent['kv']): number {
+  return bytesField(kv.key.length) + varintField(kv.createRevision) + varintField(kv.modRevision) + varintField(kv.version) + bytesField(kv.value.length) + varintField(kv.lease);
+}
+
+/** Encoded size of one mvccpb.Event as an element of WatchResponse.events (field 11). */
+function eventFieldBytes(ev: MvccEvent, withPrev: boolean): number {
+  let n = varintField(BigInt(ev.type)) + messageField(keyValueBytes(ev.kv));
+  if (withPrev && ev.prevKv) n += messageField(keyValueBytes(ev.prevKv));
+  return messageField(n);
+}
+
+/**
+ * The header's size is not known here (member and cluster IDs): its largest encoding is
+ * used, so a response is fragmented at most a few bytes earlier than etcd would.
+ */
+const HEADER_FIELD_BYTES_MAX = messageField(4 * (1 + 10));
 
 export class WatchHub {
   /** Synced watchers on a single key, by key. */
@@ -222,11 +257,13 @@ export class WatchHub {
 
   private deliver(w: Watcher, events: readonly MvccEvent[], rev: bigint): void {
     const pb: PbEvent[] = [];
+    const kept: MvccEvent[] = [];
     for (const ev of events) {
       if (ev.type === EventType.Put ? w.spec.noPut : w.spec.noDelete) continue;
       const e: PbEvent = { type: ev.type, kv: toPbKeyValue(ev.kv) };
       if (w.spec.prevKv && ev.prevKv) e.prev_kv = toPbKeyValue(ev.prevKv);
       pb.push(e);
+      kept.push(ev);
     }
     if (pb.length === 0) return;
     w.lastSentRev = rev;
@@ -234,20 +271,33 @@ export class WatchHub {
       w.sink.send({ watch_id: String(w.id), events: pb, revision: rev });
       return;
     }
-    // Fragment: split a large response; every part but the last carries fragment=true.
-    let part: PbEvent[] = [];
-    let bytes = 0;
-    for (const e of pb) {
-      const size = e.kv.key.length + (e.kv.value?.length ?? 0) + (e.prev_kv ? e.prev_kv.key.length + (e.prev_kv.value?.length ?? 0) : 0) + 64;
-      if (part.length > 0 && bytes + size > this.limits.fragmentBytesMax) {
-        w.sink.send({ watch_id: String(w.id), events: part, fragment: true, revision: rev });
-        part = [];
-        bytes = 0;
-      }
-      part.push(e);
-      bytes += size;
+    // etcd's sendFragments (v3rpc/watch.go): a response under the limit, or with a single
+    // event, goes whole; otherwise fragments of as many events as keep each below the limit
+    // (at least one), all flagged fragment=true but the last.
+    const max = this.limits.fragmentBytesMax;
+    const sizes = kept.map((ev) => eventFieldBytes(ev, w.spec.prevKv));
+    const fixed = HEADER_FIELD_BYTES_MAX + varintField(w.id);
+    if (fixed + sizes.reduce((a, b) => a + b, 0) < max || pb.length < 2) {
+      w.sink.send({ watch_id: String(w.id), events: pb, revision: rev });
+      return;
     }
-    w.sink.send({ watch_id: String(w.id), events: part, revision: rev });
+    let idx = 0;
+    for (;;) {
+      const part: PbEvent[] = [];
+      let size = fixed + 2; // + fragment=true
+      while (idx < pb.length) {
+        part.push(pb[idx]);
+        size += sizes[idx];
+        if (part.length > 1 && size >= max) {
+          part.pop();
+          break;
+        }
+        idx++;
+      }
+      const last = idx === pb.length;
+      w.sink.send({ watch_id: String(w.id), events: part, ...(last ? {} : { fragment: true }), revision: rev });
+      if (last) return;
+    }
   }
 
   private progressRound(): void {

@@ -255,20 +255,31 @@ describe('watch stream (gRPC) against etcd', () => {
     ]);
   });
 
-  test('fragment: a replay larger than the request limit is split when the watcher allows it', async () => {
+  test('fragment: a response of max-request-bytes + 512 KiB or more is split when the watcher allows it', async () => {
     const p = '/dg/fragment/';
-    const big = (c: string): Buffer => Buffer.alloc(700 * 1024, c);
+    const big = (c: string): Buffer => Buffer.alloc(450 * 1024, c);
     await expectSameStream([
       { put: `${p}a`, value: big('a') }, // R+1
       { put: `${p}b`, value: big('b') }, // R+2
       { put: `${p}c`, value: big('c') }, // R+3
-      { put: `${p}d`, value: 'small' }, // R+4
+      { put: `${p}d`, value: big('d') }, // R+4
+      { put: `${p}a`, value: big('e') }, // R+5: prev_kv is a's 450 KiB
+      { put: `${p}f`, value: 'small' }, // R+6
+      // 5 x 450 KiB + a little: 2.2 MiB >= 2 MiB: fragments [R+1..R+4] and [R+5, R+6].
       { create: { key: p, range_end: '/dg/fragment0', start: { rel: 1 }, fragment: true } },
-      { collect: 3 }, // created, fragment [a, b], [c, d]
-      { create: { key: p, range_end: '/dg/fragment0', start: { rel: 1 } } },
-      { collect: 2 }, // created, one response
-      { create: { key: p, range_end: '/dg/fragment0', start: { rel: 3 }, fragment: true, prev_kv: true } },
+      { collect: 3 },
+      // 4 x 450 KiB: 1.8 MiB, under etcd's limit (1.5 MiB + 512 KiB): one response.
+      { create: { key: p, range_end: '/dg/fragment0', start: { rel: 2 }, fragment: true } },
       { collect: 2 },
+      // The same with prev_kv: 5 x 450 KiB again, split before R+5.
+      { create: { key: p, range_end: '/dg/fragment0', start: { rel: 2 }, fragment: true, prev_kv: true } },
+      { collect: 3 },
+      // Not asked for: one response whatever its size.
+      { create: { key: p, range_end: '/dg/fragment0', start: { rel: 1 } } },
+      { collect: 2 },
+      // Live: a single revision of two 450 KiB puts stays whole, for each of the 4 watchers.
+      { txn: [{ request_put: { key: b(`${p}g`), value: big('g') } }, { request_put: { key: b(`${p}h`), value: big('h') } }] },
+      { collect: 4 },
     ]);
   });
 

@@ -14,6 +14,10 @@
  * prefix (`/coord/services/`) can be changed per registry; readers and writers must agree.
  * Keys under a service whose value is not such JSON are ignored by readers.
  *
+ * A registration is told it is lost (`lost`, `signal`) when its session ends or its key is
+ * deleted. If another process registers the same service and ID, it takes the key over (its
+ * lease replaces ours) without a delete, so ours is not told: give instances distinct IDs.
+ *
  * `watch(service)` is list-then-watch (snapshot-watch.ts): a snapshot at revision R, then
  * every change from R + 1, no gap and no duplicate; if the history it needs is compacted it
  * reads a new snapshot and reports the difference as ordinary added/updated/removed changes.

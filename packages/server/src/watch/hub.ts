@@ -260,9 +260,7 @@ export class WatchHub {
     const kept: MvccEvent[] = [];
     for (const ev of events) {
       if (ev.type === EventType.Put ? w.spec.noPut : w.spec.noDelete) continue;
-      const e: PbEvent = { type: ev.type, kv: toPbKeyValue(ev.kv) };
-      if (w.spec.prevKv && ev.prevKv) e.prev_kv = toPbKeyValue(ev.prevKv);
-      pb.push(e);
+      pb.push(pbEvent(ev, w.spec.prevKv && ev.prevKv !== undefined));
       kept.push(ev);
     }
     if (pb.length === 0) return;
@@ -330,6 +328,19 @@ export class WatchHub {
   resume(ws: Iterable<Watcher>): void {
     for (const w of ws) if (this.unsynced.has(w)) this.catchUp(w);
   }
+}
+
+/**
+ * The wire shape of an event, built once per event (and prev_kv choice) however many
+ * watchers receive it: fan-out to 10,000 watchers of one key must not build 10,000 copies.
+ * Responses are serialized right away and never mutated, so sharing is safe.
+ */
+const pbEventCache = new WeakMap<MvccEvent, { plain?: PbEvent; withPrev?: PbEvent }>();
+function pbEvent(ev: MvccEvent, withPrev: boolean): PbEvent {
+  let c = pbEventCache.get(ev);
+  if (!c) pbEventCache.set(ev, (c = {}));
+  if (withPrev) return (c.withPrev ??= { type: ev.type, kv: c.plain?.kv ?? toPbKeyValue(ev.kv), prev_kv: toPbKeyValue(ev.prevKv!) });
+  return (c.plain ??= { type: ev.type, kv: c.withPrev?.kv ?? toPbKeyValue(ev.kv) });
 }
 
 const minBig = (a: bigint, b: bigint): bigint => (a < b ? a : b);

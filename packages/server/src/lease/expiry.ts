@@ -9,9 +9,14 @@ export class LeaseExpiry {
 
   constructor(private readonly nowMs: () => number) {}
 
-  /** Starts (or restarts) the lease's countdown: expires ttl seconds from now. */
-  refresh(id: bigint, ttlSeconds: bigint): void {
-    this.deadlines.set(id, this.nowMs() + Number(ttlSeconds) * 1000);
+  /**
+   * Starts (or restarts) the lease's countdown: expires ttl seconds (plus `extendMs`) from
+   * now. etcd's lessor.Promote(extend) refreshes every lease with extend = the election
+   * timeout when a member becomes leader (etcdserver applyEntryNormal, on the leader's
+   * empty entry), so after a restart `lease timetolive` shows TTL + 1 s with the defaults.
+   */
+  refresh(id: bigint, ttlSeconds: bigint, extendMs = 0): void {
+    this.deadlines.set(id, this.nowMs() + Number(ttlSeconds) * 1000 + extendMs);
   }
 
   forget(id: bigint): void {

@@ -27,7 +27,8 @@
  * key }` puts KEY (with a unique value) until the watch prints that put, then drops its
  * output so far and takes the current revision as the new base for `{rev}` and for
  * printed revisions. A `transform` on a step rewrites both sides' normalized output (e.g.
- * a lease's remaining TTL, which depends on timing).
+ * a lease's remaining TTL, which depends on timing). `{ call: LABEL, fn }` runs fn on each
+ * side's member (say, a restart) between two steps.
  */
 import { BackgroundEtcdctl, Condition, OutputView, startEtcdctl } from './background';
 import { etcdctl, etcdctlOk, EtcdctlResult } from './etcdctl';
@@ -89,8 +90,15 @@ export interface BarrierStep {
   timeoutMs?: number;
 }
 
+/** Runs `fn` on each side's member, concurrently (e.g. a restart in the middle of a scenario). */
+export interface CallStep {
+  /** What it does, for the transcript. */
+  call: string;
+  fn: (m: Member) => Promise<unknown>;
+}
+
 /** Any step of a scenario: a command (Step) or a background-process step. */
-export type ScenarioStep = Step | SpawnStep | InputStep | AwaitStep | BarrierStep;
+export type ScenarioStep = Step | SpawnStep | InputStep | AwaitStep | BarrierStep | CallStep;
 
 export interface TranscriptEntry extends Normalized {
   cmd: string;
@@ -243,7 +251,10 @@ export async function runScenario(pair: Pair, steps: ScenarioStep[], opts: Scena
   const none: Normalized = { code: 0, stdout: '', stderr: '' };
   try {
     for (const step of steps) {
-      if ('spawn' in step) {
+      if ('call' in step) {
+        await Promise.all([step.fn(pair.reference), step.fn(pair.target)]);
+        record(`(${step.call})`, none, none);
+      } else if ('spawn' in step) {
         const cmd = ['etcdctl', ...step.args.map(quote)].join(' ');
         spawned.set(step.spawn, cmd);
         ref.spawn(step);

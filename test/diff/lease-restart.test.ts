@@ -78,7 +78,7 @@ describe('leases across a restart against etcd (--election-timeout 3000)', () =>
   });
 });
 
-describe('BUG: a restart gives leases TTL + the election timeout on etcd, TTL on coord (fails until fixed)', () => {
+describe('a restart gives leases TTL + the election timeout (etcd lessor.Promote)', () => {
   // The fix is in packages/server/src/member/member.ts, becomePrimary():
   //   this.expiry.refresh(l.id, l.ttlSeconds, this.config.electionTimeoutMs)
   // (lease/expiry.ts refresh() takes the extension).

@@ -37,7 +37,7 @@ async function shape(m: Member): Promise<string[]> {
   }
 }
 
-describe('BUG: watch fragments at --max-request-bytes + 512 KiB (coord uses the default limit whatever the flag; fails until fixed)', () => {
+describe('watch fragments at --max-request-bytes + 512 KiB, as etcd', () => {
   // The fix is in packages/server/src/member/member.ts, where the hub is built:
   //   new WatchHub(() => this.store, { ...DEFAULT_WATCH_LIMITS, fragmentBytesMax: config.maxRequestBytes + 512 * 1024 })
   test('four 450 KiB events with --max-request-bytes 1 MiB', async () => {

@@ -20,7 +20,7 @@ import { MvccEvent, MvccStore } from '../mvcc/store';
 import { KvApplier } from '../apply/kv-applier';
 import { Lessor, MAX_LEASE_TTL_SECONDS } from '../lease/lessor';
 import { LeaseExpiry } from '../lease/expiry';
-import { WatchHub } from '../watch/hub';
+import { DEFAULT_WATCH_LIMITS, WatchHub } from '../watch/hub';
 import { fromKeyString } from '../mvcc/key-range';
 import { EntryType, HardState, LogEntry, Wal } from '../storage/wal';
 import { SnapshotStore } from '../storage/snapshot-store';
@@ -105,7 +105,8 @@ export class Member {
     this.store = store;
     this.applier = new KvApplier(store, this.lessor);
     this.ids = new RequestIdGenerator(memberId, Date.now());
-    this.watchHub = new WatchHub(() => this.store);
+    // etcd fragments watch responses at --max-request-bytes + grpcOverheadBytes (512 KiB).
+    this.watchHub = new WatchHub(() => this.store, { ...DEFAULT_WATCH_LIMITS, fragmentBytesMax: config.maxRequestBytes + 512 * 1024 });
     const electionTicks = Math.floor(config.electionTimeoutMs / config.heartbeatIntervalMs);
     this.minLeaseTtlSeconds = BigInt(Math.ceil((Math.floor((3 * electionTicks) / 2) * config.heartbeatIntervalMs) / 1000));
   }
@@ -182,7 +183,8 @@ export class Member {
    * lessor.Promote), so a restart never expires a lease early.
    */
   private becomePrimary(): void {
-    for (const l of this.lessor.all()) this.expiry.refresh(l.id, l.ttlSeconds);
+    // etcd's lessor.Promote(extend): every lease gets TTL + the election timeout.
+    for (const l of this.lessor.all()) this.expiry.refresh(l.id, l.ttlSeconds, this.config.electionTimeoutMs);
     this.watchHub.start();
     this.leaseTimer = setInterval(() => this.revokeExpiredLeases(), LEASE_CHECK_INTERVAL_MS);
     this.leaseTimer.unref();

@@ -12,7 +12,7 @@
  *
  * Method: example tests on small stores. Each compare row and each BUG case was checked on
  * etcd 3.4.23 through its JSON gateway (/v3/kv/txn). Cases where coord differs from etcd are in
- * describe blocks titled BUG and fail until fixed.
+ * describe blocks titled 'etcd 3.4 parity' (found failing, since fixed).
  */
 import { PbTxnRequest, PbTxnResponse } from '../../src/api/pb';
 import { EventType, MvccStore } from '../../src/mvcc/store';
@@ -441,7 +441,7 @@ describe('apply-time checks (checkRequests) fail the whole txn and write nothing
   });
 });
 
-describe('BUG: txn checks ignore_value/ignore_lease before the lease (differs from etcd 3.4)', () => {
+describe('etcd 3.4 parity: txn checks ignore_value/ignore_lease before the lease', () => {
   // etcd 3.4 apply.go checkRequestPut (used by Txn) first checks that the key exists when
   // ignore_value/ignore_lease is set (ErrKeyNotFound), then looks the lease up
   // (ErrLeaseNotFound). coord's KvApplier.checkPut looks the lease up first. etcd 3.4.23:
@@ -453,7 +453,7 @@ describe('BUG: txn checks ignore_value/ignore_lease before the lease (differs fr
   });
 });
 
-describe('BUG: compares with an enum value etcd does not define (differs from etcd 3.4)', () => {
+describe('etcd 3.4 parity: compares with an enum value etcd does not define', () => {
   // proto3 enums are open and the server decodes them as numbers (enums: Number), so these
   // reach the applier. etcd 3.4 compareKV leaves result = 0 for an unknown target, and returns
   // true from its final `return true` for an unknown result. coord returns false for both.
@@ -470,7 +470,7 @@ describe('BUG: compares with an enum value etcd does not define (differs from et
   });
 });
 
-describe('BUG: nested txn response header (differs from etcd 3.4)', () => {
+describe('etcd 3.4 parity: nested txn response header', () => {
   // etcd 3.4 newTxnResp gives every nested TxnResponse an empty ResponseHeader and only the
   // outer header is filled in (Txn sets txnResp.Header.Revision; v3rpc fills the outer
   // header). etcd 3.4.23 answers `"response_txn":{"header":{}, ...}`. coord's applyTxn sets the

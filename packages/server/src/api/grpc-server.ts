@@ -125,7 +125,7 @@ export function grpcTransport(env: NodeJS.ProcessEnv = process.env): GrpcTranspo
   if (v === 'h2' || v === 'grpc-js') return v;
   throw new Error(`COORD_GRPC_TRANSPORT must be h2 or grpc-js, not ${JSON.stringify(v)}`);
 }
-const DEFAULT_TRANSPORT: GrpcTransport = 'grpc-js';
+const DEFAULT_TRANSPORT: GrpcTransport = 'h2';
 
 /** Every service the member serves, by its proto name. */
 function services(m: Member): [string, grpc.UntypedServiceImplementation][] {

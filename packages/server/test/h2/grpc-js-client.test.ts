@@ -11,7 +11,8 @@
  *
  * Method: an H2GrpcServer with etcd's service definitions (sparse decoding, as the member
  * uses them) and small fake implementations; grpc-js clients built from the same protos.
- * The last block starts a member with COORD_GRPC_TRANSPORT=h2 on a temp data dir.
+ * The last block starts a member on a temp data dir, once per transport (h2 and the
+ * grpc-js fallback), and checks the transport chosen from the environment.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -24,6 +25,15 @@ import { limitRequestSize, OversizedRequest, unary } from '../../src/api/grpc-ut
 import { EtcdError } from '../../src/errors';
 import { startServer, type RunningServer } from '../../src/server';
 import { parseFlags } from '../../src/member/config';
+import { grpcTransport } from '../../src/api/grpc-server';
+
+test('COORD_GRPC_TRANSPORT: h2 by default, grpc-js on request, anything else refused', () => {
+  expect(grpcTransport({})).toBe('h2');
+  expect(grpcTransport({ COORD_GRPC_TRANSPORT: '' })).toBe('h2');
+  expect(grpcTransport({ COORD_GRPC_TRANSPORT: 'h2' })).toBe('h2');
+  expect(grpcTransport({ COORD_GRPC_TRANSPORT: 'grpc-js' })).toBe('grpc-js');
+  expect(() => grpcTransport({ COORD_GRPC_TRANSPORT: 'nghttp2' })).toThrow(/must be h2 or grpc-js/);
+});
 
 type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 
@@ -215,14 +225,14 @@ describe('grpc-js client against H2GrpcServer (fake services)', () => {
   });
 });
 
-describe("coord's services on a real member over h2", () => {
+describe.each(['h2', 'grpc-js'])("coord's services on a real member (COORD_GRPC_TRANSPORT=%s)", (transport) => {
   let running: RunningServer;
   let dir: string;
   let port: number;
   const saved = process.env.COORD_GRPC_TRANSPORT;
 
   beforeAll(async () => {
-    process.env.COORD_GRPC_TRANSPORT = 'h2';
+    process.env.COORD_GRPC_TRANSPORT = transport;
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coord-h2-'));
     const config = parseFlags(['--name', 'h2', '--data-dir', path.join(dir, 'd'), '--listen-client-urls', 'http://127.0.0.1:0', '--advertise-client-urls', 'http://127.0.0.1:0']);
     running = await startServer(config);

@@ -218,9 +218,11 @@ export class Election extends EventEmitter {
       return;
     }
     this.current = 'resigning';
+    hold.beginRelease();
     try {
       await dropTicket(this.session.client, this.key, hold.createRevision, this.session.leaseId, options.timeoutMs);
     } catch (err) {
+      hold.cancelRelease();
       if (this.current === 'resigning') this.current = hold.active ? 'leader' : 'idle';
       throw err;
     }

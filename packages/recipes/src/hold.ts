@@ -65,6 +65,20 @@ export class Hold {
     this.handlers.lost(err);
   }
 
+  /**
+   * The owner is about to delete its own key (unlock, resign, deregister): the delete its
+   * watch will see is a release, not a loss. `cancelRelease` if the delete failed.
+   */
+  beginRelease(): void {
+    this.releasing = true;
+  }
+
+  cancelRelease(): void {
+    this.releasing = false;
+  }
+
+  private releasing = false;
+
   /** End the hold without loss (unlock, resign): stops the watch. */
   release(reason: unknown): void {
     if (this.ended) return;
@@ -86,6 +100,8 @@ export class Hold {
         const watcher = client.watch({ key: this.key, startRevision: start, noPut: true, signal: this.controller.signal });
         for await (const res of watcher) {
           if (res.events.some((e) => e.type === 'delete')) {
+            // Our own unlock/resign: the owner calls release() once its delete returns.
+            if (this.releasing) return;
             this.lose('key-deleted', undefined);
             return;
           }

@@ -153,9 +153,11 @@ export class Mutex extends EventEmitter {
     }
     const hold = this.hold!;
     this.current = 'unlocking';
+    hold.beginRelease();
     try {
       await dropTicket(this.session.client, this.key, hold.createRevision, this.session.leaseId, options.timeoutMs);
     } catch (err) {
+      hold.cancelRelease();
       // The key may still be ours on the server: keep believing we hold it, unless lost meanwhile.
       if (this.current === 'unlocking') this.current = hold.active ? 'held' : 'idle';
       throw err;

@@ -197,11 +197,17 @@ export class Registration extends EventEmitter {
   async deregister(options: { timeoutMs?: number } = {}): Promise<void> {
     const hold = this.hold;
     if (!hold) return;
-    await this.session.client.txn({
-      compare: [compare.lease(this.key, '=', this.session.leaseId)],
-      success: [op.delete(this.key)],
-      timeoutMs: options.timeoutMs,
-    });
+    hold.beginRelease();
+    try {
+      await this.session.client.txn({
+        compare: [compare.lease(this.key, '=', this.session.leaseId)],
+        success: [op.delete(this.key)],
+        timeoutMs: options.timeoutMs,
+      });
+    } catch (err) {
+      hold.cancelRelease();
+      throw err;
+    }
     hold.release(new SessionClosedError('deregistered'));
     this.hold = undefined;
     this.onEnd(this);

@@ -62,7 +62,13 @@ export class RWMutex {
   async unlock(options: { timeoutMs?: number } = {}): Promise<void> {
     const c = this.current;
     if (!c || !c.hold) return;
-    await dropTicket(this.session.client, c.key, c.hold.createRevision, this.session.leaseId, options.timeoutMs);
+    c.hold.beginRelease();
+    try {
+      await dropTicket(this.session.client, c.key, c.hold.createRevision, this.session.leaseId, options.timeoutMs);
+    } catch (err) {
+      c.hold.cancelRelease();
+      throw err;
+    }
     c.hold.release(new NotLockedError('released'));
     this.current = undefined;
     c.release();

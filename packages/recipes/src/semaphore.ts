@@ -117,9 +117,11 @@ export class Semaphore extends EventEmitter {
       return;
     }
     this.current = 'releasing';
+    hold.beginRelease();
     try {
       await dropTicket(this.session.client, this.key, hold.createRevision, this.session.leaseId, options.timeoutMs);
     } catch (err) {
+      hold.cancelRelease();
       if (this.current === 'releasing') this.current = hold.active ? 'held' : 'idle';
       throw err;
     }

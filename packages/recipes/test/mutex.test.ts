@@ -377,3 +377,19 @@ describe('withLock', () => {
     await m.unlock();
   });
 });
+
+describe('a clean unlock is not a loss', () => {
+  // The hold's own watch sees our delete; it must read it as a release (hold.beginRelease).
+  test('unlock and resign raise no lost event and leave no lost reason', async () => {
+    const s = await session();
+    const m = new Mutex(s, 'clean-unlock');
+    const lost: unknown[] = [];
+    m.on('lost', (e) => lost.push(e));
+    for (let i = 0; i < 3; i++) {
+      await m.lock();
+      await m.unlock();
+    }
+    await sleep(300); // let the watch deliver the deletes
+    expect(lost).toEqual([]);
+  });
+});

@@ -451,3 +451,36 @@ describe('protocol errors', () => {
     expect(grpcMessages((await c.response(5)).data)[0].toString()).toBe('fine');
   });
 });
+
+describe('robustness', () => {
+  test('random frames after a valid preface never crash the server; it keeps serving (seeded)', async () => {
+    const seed = Number(process.env.H2_FUZZ_SEED ?? 7);
+    let a = seed >>> 0;
+    const rand = (): number => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    const byte = () => Math.floor(rand() * 256);
+    for (let round = 0; round < 60; round++) {
+      const c = await connect();
+      const parts: Buffer[] = [];
+      for (let i = 0; i < 20; i++) {
+        const type = rand() < 0.9 ? Math.floor(rand() * 11) : byte();
+        const len = Math.floor(rand() * (rand() < 0.2 ? 200 : 12));
+        const payload = Buffer.from(Array.from({ length: len }, byte));
+        // Sometimes a valid request, so random frames hit live streams too.
+        if (rand() < 0.3) parts.push(frame(T.HEADERS, 0x4, 1 + 2 * i, requestBlock(rand() < 0.5 ? '/test.Echo/Chat' : '/test.Echo/Unary')));
+        parts.push(frame(type, byte(), rand() < 0.5 ? 0 : 1 + 2 * Math.floor(rand() * 20), payload));
+      }
+      c.write(Buffer.concat(parts));
+      await new Promise((r) => setTimeout(r, 5));
+      c.close();
+    }
+    const ok = await connect();
+    ok.unary(1, '/test.Echo/Unary', `still serving (seed=${seed})`);
+    expect(grpcMessages((await ok.response(1)).data)[0].toString()).toBe(`still serving (seed=${seed})`);
+  });
+});

@@ -285,7 +285,7 @@ export class H2Connection {
     this.recvWindow = Math.max(DEFAULT_WINDOW_BYTES, Math.min(opts.connectionWindowBytes, MAX_WINDOW_BYTES));
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
-    socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
+    socket.on('data', (chunk: Buffer) => this.onSocketDataGuarded(chunk));
     socket.on('drain', () => this.onSocketDrain());
     socket.on('error', () => this.teardown());
     socket.on('close', () => this.teardown());
@@ -478,6 +478,20 @@ export class H2Connection {
 
   // -------------------------------------------------------------------------------------
   // Input
+
+  /**
+   * An exception from a handler's event listener must not leave this connection half-parsed:
+   * it is logged and the connection closed (INTERNAL_ERROR). Broken assertions still crash.
+   */
+  private onSocketDataGuarded(chunk: Buffer): void {
+    try {
+      this.onSocketData(chunk);
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith('assertion failed')) throw err;
+      process.stderr.write(`coord: h2 connection closed after an unexpected error: ${err instanceof Error ? err.stack : String(err)}\n`);
+      this.connectionError(H2Error.InternalError, 'internal error');
+    }
+  }
 
   private onSocketData(chunk: Buffer): void {
     if (this.closed) return;

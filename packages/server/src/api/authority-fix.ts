@@ -75,7 +75,7 @@ export class AuthorityRewriter {
   private mode: Mode = 'sniff';
   private prefaceLeft = PREFACE_BYTES;
   private buffered: Buffer = Buffer.alloc(0);
-  private readonly decoder = hpack.decompressor.create({ table: { size: HEADER_TABLE_BYTES } });
+  private readonly decoder = hpack.decompressor.create({ table: { maxSize: HEADER_TABLE_BYTES } });
   private encoder: HpackCompressor | undefined;
   /** A HEADERS frame waiting for its CONTINUATIONs. */
   private pending: { streamId: number; flags: number; priority: Buffer | undefined; fragments: Buffer[]; original: Buffer[]; bytes: number } | undefined;
@@ -166,7 +166,7 @@ export class AuthorityRewriter {
         return b.original;
       }
       this.mode = 'rewrite';
-      this.encoder = hpack.compressor.create({ table: { size: HEADER_TABLE_BYTES } });
+      this.encoder = hpack.compressor.create({ table: { maxSize: HEADER_TABLE_BYTES } });
     }
     for (const h of headers) if (h.name === ':authority' && needsRewrite(h.value)) h.value = fixAuthority(h.value);
     const encoder = this.encoder!;

@@ -105,6 +105,8 @@ export class Member {
     this.store = store;
     this.applier = new KvApplier(store, this.lessor);
     this.ids = new RequestIdGenerator(memberId, Date.now());
+    this.clusterIdText = String(clusterId);
+    this.memberIdText = String(memberId);
     // etcd fragments watch responses at --max-request-bytes + grpcOverheadBytes (512 KiB).
     this.watchHub = new WatchHub(() => this.store, { ...DEFAULT_WATCH_LIMITS, fragmentBytesMax: config.maxRequestBytes + 512 * 1024 });
     const electionTicks = Math.floor(config.electionTimeoutMs / config.heartbeatIntervalMs);
@@ -208,10 +210,14 @@ export class Member {
     return this.term;
   }
 
+  /** The IDs never change: format them once, not on every response (watch fan-out sends many). */
+  private readonly clusterIdText: string;
+  private readonly memberIdText: string;
+
   header(revision?: bigint): PbHeader {
     return {
-      cluster_id: String(this.clusterId),
-      member_id: String(this.memberId),
+      cluster_id: this.clusterIdText,
+      member_id: this.memberIdText,
       revision: String(revision ?? this.store.rev),
       raft_term: String(this.term),
     };
@@ -219,8 +225,8 @@ export class Member {
 
   /** Fills a response header as etcd's api/v3rpc header.fill does. */
   fillHeader(h: PbHeader): PbHeader {
-    h.cluster_id = String(this.clusterId);
-    h.member_id = String(this.memberId);
+    h.cluster_id = this.clusterIdText;
+    h.member_id = this.memberIdText;
     h.raft_term = String(this.term);
     if (h.revision === undefined || h.revision === '0') h.revision = String(this.store.rev);
     return h;

@@ -44,8 +44,12 @@ async function session(ttl = 10, c: Client = client): Promise<Session> {
   return s;
 }
 
-/** Collect an observer's changes until stopped. */
-function observe(name: string, c: Client = client) {
+/**
+ * Collect an observer's changes until stopped. Resolves once the observer has reported its
+ * first list, so the candidates a test starts afterwards are seen as changes (without this
+ * wait, a loaded machine could list after the first campaign and never report "no leader").
+ */
+async function observe(name: string, c: Client = client) {
   const ac = new AbortController();
   const seen: LeaderChange[] = [];
   let relists = 0;
@@ -53,6 +57,7 @@ function observe(name: string, c: Client = client) {
     for await (const change of Election.observe(c, name, { signal: ac.signal, onRelist: () => relists++ })) seen.push(change);
   })();
   cleanup.push(() => ac.abort());
+  await waitFor(() => seen.length > 0, `${name} observer's first list`);
   return {
     seen,
     values: () => seen.map((s) => s.leader?.value),
@@ -85,7 +90,7 @@ it('uses etcd\'s layout and reports the leader (lowest create revision) or undef
 });
 
 it('one leader at a time, in create-revision order; observers see each leader and "no leader" before and after', async () => {
-  const obs = observe('one/elect');
+  const obs = await observe('one/elect');
   await waitFor(() => obs.seen.length === 1, 'the observer\'s first report');
   const n = 5;
   const terms: { who: number; rev: bigint; start: bigint; end: bigint }[] = [];
@@ -122,7 +127,7 @@ it('one leader at a time, in create-revision order; observers see each leader an
 });
 
 it('proclaim changes the leader\'s value for observers; a non-leader cannot proclaim', async () => {
-  const obs = observe('proclaim/elect');
+  const obs = await observe('proclaim/elect');
   const a = new Election(await session(), 'proclaim/elect');
   const b = new Election(await session(), 'proclaim/elect');
   await a.campaign('v1');
@@ -139,7 +144,7 @@ it('proclaim changes the leader\'s value for observers; a non-leader cannot proc
 });
 
 it('a leader whose lease is revoked loses leadership; the next candidate is elected and observed', async () => {
-  const obs = observe('revoke/elect');
+  const obs = await observe('revoke/elect');
   const sa = await session(3);
   const a = new Election(sa, 'revoke/elect');
   const la = await a.campaign('a');
@@ -207,7 +212,7 @@ it('campaigning stops with the session: expired (SessionExpiredError) or closed 
 });
 
 it('observers see "no leader" when the last candidate\'s lease expires', async () => {
-  const obs = observe('expire/elect');
+  const obs = await observe('expire/elect');
   const s = await session(2);
   await new Election(s, 'expire/elect').campaign('short-lived');
   await waitFor(() => obs.values().length === 2, 'the leader to be observed');
@@ -238,7 +243,7 @@ it('observe re-lists after its history was compacted and reports the leader it m
     }
     return res;
   };
-  const obs = observe('compact/elect', hooked);
+  const obs = await observe('compact/elect', hooked);
   await waitFor(() => obs.values().length === 2, 'the re-listed leader');
   expect(obs.values()).toEqual(['a', 'b']);
   expect(obs.relists()).toBe(1);

@@ -5,7 +5,16 @@
  * common calls. `client.watch(...)` and `client.lease(...)` are the shortcuts that create a
  * watcher and a kept-alive lease, which is why those two namespaces take plural names.
  */
-import { Cluster, type MemberListOptions, type MemberListResult } from './cluster';
+import {
+  Cluster,
+  type MemberAddOptions,
+  type MemberAddResult,
+  type MemberListOptions,
+  type MemberListResult,
+  type MemberPromoteResult,
+  type MemberRemoveResult,
+  type MemberUpdateResult,
+} from './cluster';
 import { ConnectionPool, type ClientOptions, type ResolvedOptions } from './connection';
 import {
   KV,
@@ -29,7 +38,14 @@ import {
   type LeaseTimeToLiveOptions,
   type LeaseTimeToLiveResult,
 } from './lease';
-import { Maintenance, type HashKVResult, type StatusResult } from './maintenance';
+import {
+  Maintenance,
+  type AlarmListResult,
+  type EndpointCallOptions,
+  type HashKVResult,
+  type MoveLeaderResult,
+  type StatusResult,
+} from './maintenance';
 import type { DeleteResult, PutResult, RangeResult, TxnResult } from './ops';
 import type { Bytes, CallOptions, Int64Input, KeyValue, ResponseHeader } from './types';
 import { Watches, type WatchOptions, type Watcher } from './watch';
@@ -113,8 +129,18 @@ export class Client {
     return this.kv.compact(revision, options);
   }
 
-  status(options?: CallOptions): Promise<StatusResult> {
+  /** Status of the active endpoint's member, or of `options.endpoint`'s. */
+  status(options?: EndpointCallOptions): Promise<StatusResult> {
     return this.maintenance.status(options);
+  }
+
+  /** Transfer leadership to `targetId` (sent to the endpoint that leads; see maintenance.ts). */
+  moveLeader(targetId: Int64Input, options?: EndpointCallOptions): Promise<MoveLeaderResult> {
+    return this.maintenance.moveLeader(targetId, options);
+  }
+
+  alarmList(options?: CallOptions): Promise<AlarmListResult> {
+    return this.maintenance.alarmList(options);
   }
 
   hashKV(revision?: Int64Input, options?: CallOptions): Promise<HashKVResult> {
@@ -123,6 +149,23 @@ export class Client {
 
   memberList(options?: MemberListOptions): Promise<MemberListResult> {
     return this.cluster.memberList(options);
+  }
+
+  /** Add a member (`{ isLearner: true }`: as a learner). See cluster.ts for etcd's rules. */
+  memberAdd(peerURLs: readonly string[], options?: MemberAddOptions): Promise<MemberAddResult> {
+    return this.cluster.memberAdd(peerURLs, options);
+  }
+
+  memberRemove(id: Int64Input, options?: CallOptions): Promise<MemberRemoveResult> {
+    return this.cluster.memberRemove(id, options);
+  }
+
+  memberUpdate(id: Int64Input, peerURLs: readonly string[], options?: CallOptions): Promise<MemberUpdateResult> {
+    return this.cluster.memberUpdate(id, peerURLs, options);
+  }
+
+  memberPromote(id: Int64Input, options?: CallOptions): Promise<MemberPromoteResult> {
+    return this.cluster.memberPromote(id, options);
   }
 
   /** Watch a key or range: an async iterable of responses, resumed across failures. See watch.ts. */

@@ -109,6 +109,31 @@ export class LeaseLostError extends EtcdError {
   }
 }
 
+/**
+ * A peer URL given to memberAdd/memberUpdate is not one etcd accepts (etcd's `types.NewURLs`,
+ * which clientv3 checks before sending: http, https, unix or unixs, `host:port`, no path).
+ * Client-side: nothing was sent. `details` is Go's text, as etcdctl prints it.
+ */
+export class InvalidPeerURLsError extends EtcdError {
+  constructor(details: string) {
+    super(details, Status.INVALID_ARGUMENT);
+  }
+}
+
+/**
+ * moveLeader found no endpoint that says it leads (none answered as leader: the leader is not
+ * among the endpoints, there is no leader right now, or the endpoints did not answer). The text
+ * is etcdctl's; `.cause` is the first endpoint failure, if any.
+ */
+export class LeaderEndpointNotFoundError extends EtcdError {
+  readonly endpoints: readonly string[];
+
+  constructor(endpoints: readonly string[], cause?: unknown) {
+    super(`no leader endpoint given at [${endpoints.join(' ')}]`, Status.FAILED_PRECONDITION, cause === undefined ? undefined : { cause });
+    this.endpoints = Object.freeze([...endpoints]);
+  }
+}
+
 // ---- etcd server errors: one class per message ----------------------------------------
 
 export class EmptyKeyError extends EtcdError {}
@@ -131,6 +156,11 @@ export class MemberExistsError extends EtcdError {}
 export class PeerURLExistsError extends EtcdError {}
 export class MemberNotEnoughStartedError extends EtcdError {}
 export class MemberBadURLsError extends EtcdError {}
+/**
+ * "etcdserver: member not found". etcd also answers with this text for a member that was
+ * removed (its internal `membership.ErrIDRemoved`, mapped to ErrGRPCMemberNotFound in
+ * `v3rpc/util.go`): there is no separate "ID removed" text on the wire to match.
+ */
 export class MemberNotFoundError extends EtcdError {}
 export class MemberNotLearnerError extends EtcdError {}
 export class LearnerNotReadyError extends EtcdError {}

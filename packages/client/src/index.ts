@@ -16,9 +16,27 @@ export { ConnectionPool, DEFAULT_CALL_TIMEOUT_MS, DEFAULT_DIAL_TIMEOUT_MS, parse
 export { KV } from './kv';
 export type { CompactOptions, CompactResult, DeleteCallOptions, GetOptions, GetRangeOptions, PutCallOptions, TxnCallOptions } from './kv';
 export { Maintenance } from './maintenance';
-export type { HashKVResult, StatusResult } from './maintenance';
-export { Cluster } from './cluster';
-export type { Member, MemberListOptions, MemberListResult } from './cluster';
+export type {
+  AlarmListResult,
+  AlarmMember,
+  AlarmName,
+  EndpointCallOptions,
+  HashKVResult,
+  MoveLeaderResult,
+  StatusResult,
+} from './maintenance';
+export { Cluster, checkPeerURLs } from './cluster';
+export type {
+  Member,
+  MemberAddOptions,
+  MemberAddResult,
+  MemberChangeResult,
+  MemberListOptions,
+  MemberListResult,
+  MemberPromoteResult,
+  MemberRemoveResult,
+  MemberUpdateResult,
+} from './cluster';
 export { Watches, Watcher, DEFAULT_WATCH_QUEUED_RESPONSES_MAX } from './watch';
 export type { WatchEvent, WatchEventType, WatchOptions, WatchResponse } from './watch';
 export { Lease, Leases, LEASE_SAFETY_MARGIN_MS_MAX, leaseIdToHex, parseLeaseId } from './lease';

@@ -37,7 +37,7 @@
 import * as fs from 'node:fs';
 import { MemberAdmin, PbHashKV, PbMember, PbStatus } from './cluster-grpc';
 import { COORD_MAIN } from './coord';
-import { ETCD_BIN } from './etcd';
+import { ETCD_BIN, httpGet } from './etcd';
 import { KvClient } from './kv-client';
 import { canConnect, freePort } from './ports';
 import { Member, MemberSpec, sleep } from './proc';
@@ -89,6 +89,16 @@ export async function waitFor<T>(fn: () => Promise<T | undefined>, timeoutMs: nu
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}${why}`);
     }
     await sleep(pollMs);
+  }
+}
+
+/** `p`'s value, or undefined if it has not settled after `ms` (the timer does not outlive the race). */
+export async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -191,11 +201,51 @@ export class ClusterMember {
     return this;
   }
 
+  /**
+   * The sum of every sample of Prometheus metric `name` (all label sets) on the member's
+   * `/metrics`, 0 when it has none. E.g. etcd_network_snapshot_receive_success: snapshots
+   * this member received from a leader.
+   */
+  async metric(name: string): Promise<number> {
+    const r = await httpGet(`${this.clientUrl}/metrics`, 2000);
+    if (r.status !== 200) throw new Error(`GET ${this.clientUrl}/metrics: HTTP ${r.status}`);
+    let sum = 0;
+    const re = new RegExp(`^${name}(?:\\{[^}]*\\})?\\s+(\\S+)$`, 'gm');
+    for (const m of r.body.matchAll(re)) sum += Number(m[1]);
+    return sum;
+  }
+
   closeClients(): void {
     this.adminClient?.close();
     this.kvClient?.close();
     this.adminClient = undefined;
     this.kvClient = undefined;
+  }
+}
+
+/**
+ * Runs a membership change, retrying while etcd's strict reconfiguration check refuses it
+ * with "etcdserver: unhealthy cluster": etcd removes a member only when the leader has been
+ * connected to a quorum of the remaining members for 5 s (HealthInterval), so a removal
+ * right after the cluster (or a member) started is refused for a few seconds; adding a voter
+ * is refused while too few members are started.
+ */
+export async function retryUnhealthy<T>(fn: () => Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  return retryWhile(fn, /unhealthy cluster/, timeoutMs, what);
+}
+
+/** Calls `fn` until it does not fail with a message matching `retryable`; other errors are thrown at once. */
+export async function retryWhile<T>(fn: () => Promise<T>, retryable: RegExp, timeoutMs: number, what: string, pollMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      const msg = (err as Error).message;
+      if (!retryable.test(msg)) throw err;
+      if (Date.now() > deadline) throw new Error(`${what}: still refused after ${timeoutMs} ms: ${msg}`);
+    }
+    await sleep(pollMs);
   }
 }
 
@@ -469,7 +519,7 @@ export class Cluster {
     const p = await this.plan();
     const leader = await this.waitLeader();
     const peerUrl = `http://127.0.0.1:${p.peerPort}`;
-    const res = await leader.admin().memberAdd([peerUrl], opts.learner ?? false);
+    const res = await retryUnhealthy(() => leader.admin().memberAdd([peerUrl], opts.learner ?? false), opts.timeoutMs ?? 15_000, `MemberAdd ${peerUrl}`);
     const initialCluster = [...this.members.map((m) => `${m.name}=${m.peerUrl}`), `${p.name}=${peerUrl}`].join(',');
     const m = this.makeMember(p, initialCluster, 'existing');
     m.id = BigInt(res.member.ID);
@@ -484,31 +534,26 @@ export class Cluster {
    */
   async promote(member: ClusterMember, timeoutMs = 30_000): Promise<PbMember[]> {
     if (member.id === undefined) throw new Error(`promote: ${member.name} has no known ID`);
-    let lastErr = '';
-    return waitFor(
-      async () => {
-        const leader = await this.waitLeader();
-        try {
-          return (await leader.admin().memberPromote(member.id!)).members;
-        } catch (err) {
-          lastErr = (err as Error).message;
-          if (/in sync with leader/.test(lastErr)) return undefined;
-          throw err;
-        }
-      },
+    const id = member.id;
+    const res = await retryWhile(
+      async () => (await this.waitLeader()).admin().memberPromote(id),
+      /in sync with leader|unhealthy cluster/,
       timeoutMs,
-      () => `promotion of ${member.label} (last: ${lastErr})`,
-      200,
+      `MemberPromote ${member.label}`,
     );
+    return res.members;
   }
 
-  /** MemberRemove through a serving member other than `member` (the leader if it is not `member`). */
-  async removeMember(member: ClusterMember): Promise<PbMember[]> {
+  /**
+   * MemberRemove through a serving member other than `member` (the leader if it is not
+   * `member`), retried while the cluster answers "unhealthy cluster" (see retryUnhealthy).
+   */
+  async removeMember(member: ClusterMember, timeoutMs = 15_000): Promise<PbMember[]> {
     if (member.id === undefined) throw new Error(`remove: ${member.name} has no known ID`);
     const leader = await this.waitLeader();
     const via = leader !== member ? leader : this.serving().find((m) => m !== member);
     if (!via) throw new Error('remove: no other member to ask');
-    const res = await via.admin().memberRemove(member.id);
+    const res = await retryUnhealthy(() => via.admin().memberRemove(member.id!), timeoutMs, `MemberRemove ${member.label}`);
     member.removed = true;
     this.members.splice(this.members.indexOf(member), 1);
     this.removedMembers.push(member);

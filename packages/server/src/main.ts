@@ -23,9 +23,13 @@ export async function runServer(argv: readonly string[], env: NodeJS.ProcessEnv 
     }
     throw err;
   }
-  let running;
+  let running: Awaited<ReturnType<typeof startServer>>;
+  // etcd: a member removed from the cluster stops ("the member has been permanently removed from the cluster").
+  const onRemoved = (): void => {
+    void running?.stop().finally(() => process.exit(0));
+  };
   try {
-    running = await startServer(config, log);
+    running = await startServer(config, log, { onRemoved });
   } catch (err) {
     process.stderr.write(`coord server: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(2);

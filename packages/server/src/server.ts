@@ -8,6 +8,7 @@ import { Member } from './member/member';
 import { startGrpcServer } from './api/grpc-server';
 import type { MemberConfig } from './member/config';
 import { toHex } from './member/ids';
+import { ListeningPeerNetwork, fetchMembersFrom } from './member/peer-network';
 
 export interface RunningServer {
   readonly member: Member;
@@ -16,8 +17,16 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export async function startServer(config: MemberConfig, log: (msg: string) => void = () => undefined): Promise<RunningServer> {
-  const member = await Member.start(config, log);
+export async function startServer(
+  config: MemberConfig,
+  log: (msg: string) => void = () => undefined,
+  opts: { onRemoved?: () => void } = {},
+): Promise<RunningServer> {
+  const member = await Member.start(config, log, {
+    network: (ids) => new ListeningPeerNetwork({ ...ids, listenPeerUrls: config.listenPeerUrls, log }),
+    fetchMembers: fetchMembersFrom,
+    onRemoved: opts.onRemoved,
+  });
   let server: grpc.Server;
   let addresses: string[];
   try {

@@ -11,9 +11,9 @@ import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { AuthorityFixingSocket } from './authority-fix';
 import { serviceDefinition } from '@coord/proto';
-import type { Member } from '../member/member';
+import type { Member, MemberInfo } from '../member/member';
 import { SERVER_VERSION } from '../member/member';
-import { isTxnReadOnly } from '../apply/kv-applier';
+import { isTxnReadOnly, isTxnSerializable } from '../apply/kv-applier';
 import { checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxnIntervals, checkTxnRequest } from './validate';
 import type { PbCompactionRequest, PbDeleteRangeRequest, PbHeader, PbPutRequest, PbRangeRequest, PbTxnRequest } from './pb';
 import { int64 } from './pb';
@@ -36,7 +36,10 @@ export function kvService(m: Member): grpc.UntypedServiceImplementation {
   return {
     Range: unary((r: PbRangeRequest) => {
       checkRangeRequest(r);
-      return withHeader(m.range(r));
+      // Linearizable unless asked otherwise: wait for a ReadIndex round (none on a cluster of one).
+      const barrier = r.serializable ? undefined : m.readBarrier();
+      if (barrier === undefined) return withHeader(m.range(r));
+      return barrier.then(() => withHeader(m.range(r)));
     }),
     Put: unary(async (r: PbPutRequest) => {
       checkPutRequest(r);
@@ -49,7 +52,12 @@ export function kvService(m: Member): grpc.UntypedServiceImplementation {
     Txn: unary(async (r: PbTxnRequest) => {
       checkTxnRequest(r, m.config.maxTxnOps);
       checkTxnIntervals(r);
-      if (isTxnReadOnly(r)) return withHeader(m.readOnlyTxn(r));
+      if (isTxnReadOnly(r)) {
+        // etcd: a read-only txn is linearizable unless every range in it is serializable.
+        const barrier = isTxnSerializable(r) ? undefined : m.readBarrier();
+        if (barrier !== undefined) await barrier;
+        return withHeader(m.readOnlyTxn(r));
+      }
       return withHeader(await m.txn(r));
     }),
     Compact: unary(async (r: PbCompactionRequest) => withHeader(await m.compact(int64(r.revision), r.physical === true))),
@@ -70,8 +78,12 @@ export function maintenanceService(m: Member): grpc.UntypedServiceImplementation
         raftAppliedIndex: String(s.appliedIndex),
         errors: [],
         dbSizeInUse: String(s.dbSizeInUse),
-        isLearner: false,
+        isLearner: s.isLearner,
       };
+    }),
+    MoveLeader: unary(async (r: { targetID?: string }) => {
+      await m.moveLeader(int64(r.targetID));
+      return { header: m.header() };
     }),
     HashKV: unary((r: { revision?: string }) => {
       const h = m.hashKV(int64(r.revision));
@@ -91,26 +103,25 @@ export function clusterService(m: Member): grpc.UntypedServiceImplementation {
     delete h.revision;
     return h;
   };
-  const known = (id: bigint): void => {
-    if (!m.members().some((x) => x.id === id)) throw new EtcdError('memberNotFound');
-  };
+  const pbMember = (x: MemberInfo): unknown => ({ ID: String(x.id), name: x.name, peerURLs: x.peerUrls, clientURLs: x.clientUrls, isLearner: x.isLearner });
+  const pbMembers = (xs: readonly MemberInfo[]): unknown[] => xs.map(pbMember);
   return {
     MemberList: unary(() => ({ header: header(), members: list() })),
-    MemberRemove: unary((r: { ID?: string }) => {
-      known(int64(r.ID));
-      // Removing the only member would leave no quorum (etcd's strict reconfig check).
-      throw new EtcdError('memberNotEnoughStarted');
+    MemberAdd: unary(async (r: { peerURLs?: string[]; isLearner?: boolean }) => {
+      const res = await m.memberAdd(r.peerURLs ?? [], r.isLearner === true);
+      return { header: header(), member: pbMember(res.member), members: pbMembers(res.members) };
     }),
-    MemberUpdate: unary((r: { ID?: string }) => {
-      known(int64(r.ID));
-      throw new EtcdError('unimplemented');
+    MemberRemove: unary(async (r: { ID?: string }) => {
+      const res = await m.memberRemove(int64(r.ID));
+      return { header: header(), members: pbMembers(res.members) };
     }),
-    MemberPromote: unary((r: { ID?: string }) => {
-      known(int64(r.ID));
-      throw new EtcdError('memberNotLearner');
+    MemberUpdate: unary(async (r: { ID?: string; peerURLs?: string[] }) => {
+      const res = await m.memberUpdate(int64(r.ID), r.peerURLs ?? []);
+      return { header: header(), members: pbMembers(res.members) };
     }),
-    MemberAdd: unary(() => {
-      throw new EtcdError('unimplemented');
+    MemberPromote: unary(async (r: { ID?: string }) => {
+      const res = await m.memberPromote(int64(r.ID));
+      return { header: header(), members: pbMembers(res.members) };
     }),
   };
 }

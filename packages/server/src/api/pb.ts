@@ -147,6 +147,8 @@ export interface PbInternalRequest {
   lease_grant?: PbLeaseGrantRequest;
   lease_revoke?: PbLeaseRevokeRequest;
   lease_checkpoint?: PbLeaseCheckpointRequest;
+  member_attr_set?: { member_id?: Int64; name?: string; client_urls?: string[] };
+  member_peer_urls_set?: { member_id?: Int64; peer_urls?: string[] };
 }
 
 export const int64 = (s: Int64 | undefined): bigint => (s === undefined || s === '' ? 0n : BigInt(s));

@@ -314,3 +314,9 @@ export function isTxnReadOnly(r: PbTxnRequest): boolean {
   const ops = [...(r.success ?? []), ...(r.failure ?? [])];
   return ops.every((op) => (op.request_txn ? isTxnReadOnly(op.request_txn) : !op.request_put && !op.request_delete_range));
 }
+
+/** etcd's isTxnSerializable: every range in the txn (nested ones too) asks for a serializable read. */
+export function isTxnSerializable(r: PbTxnRequest): boolean {
+  const ops = [...(r.success ?? []), ...(r.failure ?? [])];
+  return ops.every((op) => (op.request_txn ? isTxnSerializable(op.request_txn) : op.request_range ? op.request_range.serializable === true : true));
+}

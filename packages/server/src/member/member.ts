@@ -1,20 +1,24 @@
 /**
- * One coord member: owns the WAL (laid out as the Raft log), the snapshot store and the
- * state machine, and turns client requests into log entries.
+ * One coord member: the state machine (MVCC store, leases, membership) fed by the Raft
+ * log, and the entry points the API calls.
  *
- * Write path (single member; the Raft issue replaces `commit` with replication):
- *   propose → encode InternalRequest → size check (--max-request-bytes) → append to the
- *   WAL buffer → at the end of this event-loop turn one write + fdatasync covers every entry
- *   that arrived (group commit, done off the event loop by fs/promises) → once durable the
- *   entries are committed and applied in log order → each proposer is answered.
- * A write is acknowledged only after it is on disk (DESIGN.md principle 3).
+ * Write path: propose → encode InternalRequest (with a request ID) → size check
+ * (--max-request-bytes) → raft (forwarded to the leader by a follower) → replicated and
+ * committed by a quorum, each member appending to its WAL with fdatasync (raft-driver.ts)
+ * → applied in log order on every member → the member that took the request finds its
+ * waiter by request ID and answers. Nothing is acknowledged before it is durable on a
+ * quorum (DESIGN.md principle 3).
  *
- * Read path: served from the applied state. With one member every acknowledged write is
- * already applied, so reading the applied state is linearizable.
+ * Read path: serializable reads are served from the applied state; linearizable reads wait
+ * for a ReadIndex round (read-index.ts). The one exception: the only voter of a cluster
+ * of one is its own quorum, and every acknowledged write is already applied there, so it
+ * serves linearizable reads from the applied state at once.
+ *
+ * Leases: expiry is decided by the leader and carried out as a logged revoke; keepalives
+ * and TTL queries reaching a follower are forwarded to the leader (as etcd forwards them).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { assert } from '../util/assert';
 import { EtcdError } from '../errors';
 import { MvccEvent, MvccStore } from '../mvcc/store';
 import { KvApplier } from '../apply/kv-applier';
@@ -22,12 +26,20 @@ import { Lessor, MAX_LEASE_TTL_SECONDS } from '../lease/lessor';
 import { LeaseExpiry } from '../lease/expiry';
 import { DEFAULT_WATCH_LIMITS, WatchHub } from '../watch/hub';
 import { fromKeyString } from '../mvcc/key-range';
-import { EntryType, HardState, LogEntry, Wal } from '../storage/wal';
 import { SnapshotStore } from '../storage/snapshot-store';
 import { lockDataDir } from '../storage/dir-lock';
 import { decodeInternalRequest, encodeInternalRequest } from './codec';
-import { RequestIdGenerator, computeClusterId, computeMemberId } from './ids';
+import { RequestIdGenerator } from './ids';
+import { Membership, type MemberInfo } from './membership';
+import { decodeSnapshot, encodeSnapshot } from './snapshot-codec';
+import { RaftDriver, type StateMachine } from './raft-driver';
+import { ProposalWaiters } from './proposal-waiters';
+import { ReadIndexBatcher } from './read-index';
+import { openDataDir, type FetchMembers } from './bootstrap';
+import { runClusterOp } from './cluster-ops';
 import type { MemberConfig } from './config';
+import type { Wal } from '../storage/wal';
+import { isRaftError, type ConfChange, type ConfState, type Entry, type Message, type ReadState, type Snapshot, type SoftState } from '../raft';
 import type {
   PbDeleteRangeResponse,
   PbHeader,
@@ -40,39 +52,41 @@ import type {
 } from '../api/pb';
 import { int64 } from '../api/pb';
 
-/** etcd returns "too many requests" when applying lags committing by more than this. */
+export type { MemberInfo } from './membership';
+
+/** etcd returns "too many requests" when this many proposals are pending. */
 const PROPOSALS_PENDING_MAX = 5000;
-/** How often the primary looks for expired leases (etcd: 500 ms). */
+/** How often the leader looks for expired leases (etcd: 500 ms). */
 const LEASE_CHECK_INTERVAL_MS = 500;
 /** Revokes proposed per check (etcd: leaseRevokeRate 1000/s). */
 const LEASE_REVOKES_PER_CHECK_MAX = 500;
 /** The member speaks the etcd 3.4 API. */
 export const SERVER_VERSION = '3.4.0';
 
-interface Waiter {
-  resolve(v: unknown): void;
-  reject(e: Error): void;
+/** The peer network as the member uses it (peer-transport.ts implements it). */
+export interface PeerNetwork {
+  send(msgs: readonly Message[]): void;
+  addPeer(id: bigint, urls: readonly string[]): void;
+  updatePeer(id: bigint, urls: readonly string[]): void;
+  removePeer(id: bigint): void;
+  markRemoved(id: bigint): void;
+  request(peerId: bigint, path: string, body: unknown, timeoutMs?: number): Promise<unknown>;
+  route(path: string, handler: (body: unknown, fromId: bigint) => Promise<unknown>): void;
+  close(): Promise<void>;
 }
 
-interface PendingEntry {
-  readonly index: bigint;
-  readonly term: bigint;
-  /** The proposer's object, so local entries are not decoded again on apply. */
-  readonly request: PbInternalRequest | undefined;
-  readonly data: Buffer;
-}
-
-export interface MemberInfo {
-  readonly id: bigint;
-  readonly name: string;
-  readonly peerUrls: readonly string[];
-  readonly clientUrls: readonly string[];
-  readonly isLearner: boolean;
+export interface MemberDeps {
+  /** Builds the peer network once the member knows its ID and cluster (absent: a member that never has peers, e.g. unit tests). */
+  readonly network?: (ids: { memberId: bigint; clusterId: bigint; onMessages(msgs: Message[]): void; onUnreachable(id: bigint): void; onSnapshotStatus(id: bigint, s: 'finish' | 'failure'): void; onRemoved(): void }) => PeerNetwork;
+  /** Asks a peer URL for the membership (joining an existing cluster). */
+  readonly fetchMembers?: FetchMembers;
+  /** Called when this member learns it was removed from the cluster. */
+  readonly onRemoved?: () => void;
 }
 
 export type EventListener = (events: readonly MvccEvent[], rev: bigint) => void;
 
-export class Member {
+export class Member implements StateMachine {
   private store: MvccStore;
   private applier: KvApplier;
   private readonly lessor = new Lessor();
@@ -83,26 +97,38 @@ export class Member {
   readonly watchHub: WatchHub;
   /** etcd's minimum lease TTL: ceil(((3 * electionTicks) / 2) * heartbeat) in seconds. */
   readonly minLeaseTtlSeconds: bigint;
+  private membership: Membership;
+  private driver!: RaftDriver;
+  private network: PeerNetwork | undefined;
+  private readonly waiters: ProposalWaiters;
+  private readonly reads: ReadIndexBatcher;
+  /** Proposals raft could not take (no leader yet), resent when one is known. */
+  private waitingForLeader: { id: bigint; data: Buffer }[] = [];
+  /** Local proposals by their entry data, so the proposer's object is applied without decoding it again. */
+  private readonly localRequests = new WeakMap<Uint8Array, PbInternalRequest>();
+  private lead = 0n;
+  private isLeaderNow = false;
   private term = 0n;
-  private lastIndex = 0n;
-  private appliedIndex = 0n;
-  private snapshotIndex = 0n;
-  private readonly unapplied: PendingEntry[] = [];
-  private readonly waiters = new Map<bigint, Waiter>();
-  private snapshotting = false;
+  private commitIndex = 0n;
   private stopped = false;
   private readonly ids: RequestIdGenerator;
   private readonly eventListeners: EventListener[] = [];
+  private attributesPublished = false;
+  private readonly clusterIdText: string;
+  private readonly memberIdText: string;
+  private unlockDataDir: () => void = () => undefined;
 
   private constructor(
     readonly config: MemberConfig,
     private readonly wal: Wal,
-    private readonly snapshots: SnapshotStore,
     readonly memberId: bigint,
     readonly clusterId: bigint,
     store: MvccStore,
+    membership: Membership,
+    private readonly deps: MemberDeps,
   ) {
     this.store = store;
+    this.membership = membership;
     this.applier = new KvApplier(store, this.lessor);
     this.ids = new RequestIdGenerator(memberId, Date.now());
     this.clusterIdText = String(clusterId);
@@ -111,97 +137,110 @@ export class Member {
     this.watchHub = new WatchHub(() => this.store, { ...DEFAULT_WATCH_LIMITS, fragmentBytesMax: config.maxRequestBytes + 512 * 1024 });
     const electionTicks = Math.floor(config.electionTimeoutMs / config.heartbeatIntervalMs);
     this.minLeaseTtlSeconds = BigInt(Math.ceil((Math.floor((3 * electionTicks) / 2) * config.heartbeatIntervalMs) / 1000));
+    // etcd's request timeout: 5 s + 2 × the election timeout.
+    const requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
+    this.waiters = new ProposalWaiters(requestTimeoutMs, PROPOSALS_PENDING_MAX);
+    this.reads = new ReadIndexBatcher((ctx) => this.driver.readIndex(ctx), () => this.driver.appliedIndex, requestTimeoutMs);
   }
 
-  /** Opens (or creates) the data dir, recovers the state, and becomes ready to serve. */
-  static async start(config: MemberConfig, log: (msg: string) => void = () => undefined): Promise<Member> {
+  /** Opens (or creates) the data dir, recovers the state, and starts taking part in the cluster. */
+  static async start(config: MemberConfig, log: (msg: string) => void = () => undefined, deps: MemberDeps = {}): Promise<Member> {
     const memberDir = path.join(config.dataDir, 'member');
     const walDir = path.join(memberDir, 'wal');
     const snapshots = new SnapshotStore(path.join(memberDir, 'snap'));
     await fs.promises.mkdir(memberDir, { recursive: true, mode: 0o700 });
     const unlock = lockDataDir(memberDir);
-    let member: Member;
     try {
-      member = await Member.open(config, memberDir, walDir, snapshots, log);
+      const fetchMembers = deps.fetchMembers ?? (() => Promise.reject(new Error('no peer network to join through')));
+      const d = await openDataDir(config, walDir, snapshots, fetchMembers, log);
+      const member = new Member(config, d.wal, d.memberId, d.clusterId, d.store, d.membership, deps);
+      member.unlockDataDir = unlock;
+      member.lessor.restore(d.leases);
+      member.driver = new RaftDriver({
+        id: d.memberId,
+        wal: d.wal,
+        snapshots,
+        storage: d.storage,
+        confState: d.confState,
+        applied: d.applied,
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+        electionTimeoutMs: config.electionTimeoutMs,
+        snapshotCount: config.snapshotCount,
+        send: (msgs) => member.network?.send(msgs),
+        sm: member,
+        fatal: (err) => member.fatal(err),
+        log,
+      });
+      member.term = d.storage.initialState().hardState.term;
+      member.commitIndex = d.storage.initialState().hardState.commit;
+      member.startNetwork();
+      member.waiters.start(250);
+      member.reads.start();
+      member.watchHub.start();
+      member.leaseTimer = setInterval(() => member.revokeExpiredLeases(), LEASE_CHECK_INTERVAL_MS);
+      member.leaseTimer.unref();
+      member.driver.start();
+      await member.waitUntilReady();
+      log(`recovered: applied index ${member.driver.appliedIndex}, revision ${member.store.rev}, ${member.store.keyCount} keys`);
+      return member;
     } catch (err) {
       unlock();
       throw err;
     }
-    member.unlockDataDir = unlock;
-    return member;
-  }
-
-  private unlockDataDir: () => void = () => undefined;
-
-  private static async open(config: MemberConfig, memberDir: string, walDir: string, snapshots: SnapshotStore, log: (msg: string) => void): Promise<Member> {
-    let member: Member;
-    if (Wal.exists(walDir)) {
-      const snap = await snapshots.loadNewest();
-      for (const s of snap?.skipped ?? []) log(`warning: skipped corrupt snapshot ${s}`);
-      const decoded = snap ? decodeSnapshot(snap.data) : undefined;
-      const { wal, recovered } = await Wal.open(walDir, snap ? snap.meta.index : 0n);
-      if (recovered.tornTailTruncatedBytes > 0) log(`wal: truncated a torn record at the tail (${recovered.tornTailTruncatedBytes} bytes)`);
-      const { memberId, clusterId } = recovered.metadata;
-      member = new Member(config, wal, snapshots, memberId, clusterId, decoded ? decoded.store : new MvccStore());
-      if (decoded && snap) {
-        member.lessor.restore(decoded.leases);
-        member.appliedIndex = snap.meta.index;
-        member.snapshotIndex = snap.meta.index;
-        member.lastIndex = snap.meta.index;
-        member.term = snap.meta.term;
-      }
-      if (recovered.hardState.term > member.term) member.term = recovered.hardState.term;
-      // Everything in the log of a single member is committed: it was durable on a quorum of one.
-      for (const e of recovered.entries) {
-        assert(e.index === member.lastIndex + 1n, 'recovered entries are contiguous');
-        member.lastIndex = e.index;
-        if (e.term > member.term) member.term = e.term;
-        member.unapplied.push({ index: e.index, term: e.term, request: undefined, data: e.data });
-      }
-      member.applyUpTo(member.lastIndex);
-      log(`recovered: applied index ${member.appliedIndex}, revision ${member.store.rev}, ${member.store.keyCount} keys`);
-    } else {
-      const peerUrls = config.initialCluster.get(config.name) ?? config.initialAdvertisePeerUrls;
-      const memberId = computeMemberId(peerUrls, config.initialClusterToken);
-      const allIds = [...config.initialCluster.values()].map((urls) => computeMemberId(urls, config.initialClusterToken));
-      const clusterId = computeClusterId(allIds);
-      const wal = await Wal.create(walDir, { memberId, clusterId });
-      member = new Member(config, wal, snapshots, memberId, clusterId, new MvccStore());
-      // Bootstrap as etcd does: term 1 holds the initial configuration.
-      member.term = 1n;
-      member.appendLocal(EntryType.ConfChange, Buffer.alloc(0), undefined);
-    }
-    // A (re)started single member elects itself: a new term, opened by an empty entry
-    // (Raft §5.4.2: a leader commits an entry of its own term before serving).
-    member.term += 1n;
-    member.appendLocal(EntryType.Normal, Buffer.alloc(0), undefined);
-    await member.flush();
-    member.becomePrimary();
-    return member;
   }
 
   /**
-   * Takes charge of lease expiry: every lease gets its full TTL from now (etcd's
-   * lessor.Promote), so a restart never expires a lease early.
+   * A member of a single-member cluster serves once it leads (at once); a member of a larger
+   * cluster serves right away (requests wait for a leader, as etcd's do).
    */
-  private becomePrimary(): void {
-    // etcd's lessor.Promote(extend): every lease gets TTL + the election timeout.
-    for (const l of this.lessor.all()) this.expiry.refresh(l.id, l.ttlSeconds, this.config.electionTimeoutMs);
-    this.watchHub.start();
-    this.leaseTimer = setInterval(() => this.revokeExpiredLeases(), LEASE_CHECK_INTERVAL_MS);
-    this.leaseTimer.unref();
-  }
-
-  private revokeExpiredLeases(): void {
-    if (this.stopped) return;
-    for (const id of this.expiry.expired(LEASE_REVOKES_PER_CHECK_MAX)) {
-      if (this.revoking.has(id)) continue;
-      this.revoking.add(id);
-      this.propose({ lease_revoke: { ID: String(id) } })
-        .catch(() => undefined)
-        .finally(() => this.revoking.delete(id));
+  private async waitUntilReady(): Promise<void> {
+    const cs = this.driver.configuration;
+    if (!(cs.voters.length === 1 && cs.voters[0] === this.memberId)) return;
+    const deadline = Date.now() + 10_000;
+    while (!this.isLeaderNow || this.driver.appliedIndex < this.commitIndex) {
+      if (Date.now() > deadline) throw new Error('a single-member cluster did not elect itself within 10 s');
+      await new Promise((r) => setTimeout(r, 1));
     }
   }
+
+  // ---- the peer network ----
+
+  private startNetwork(): void {
+    if (!this.deps.network) return;
+    this.network = this.deps.network({
+      memberId: this.memberId,
+      clusterId: this.clusterId,
+      onMessages: (msgs) => this.driver.step(msgs),
+      onUnreachable: (id) => this.driver.reportUnreachable(id),
+      onSnapshotStatus: (id, s) => this.driver.reportSnapshot(id, s),
+      onRemoved: () => this.removedFromCluster(),
+    });
+    for (const m of this.membership.list()) if (m.id !== this.memberId) this.network.addPeer(m.id, m.peerUrls);
+    const net = this.network;
+    // Peer RPC handlers answer etcd errors as values ({ error }), so the forwarding member re-raises the same error.
+    const route = (p: string, handler: (body: unknown) => Promise<unknown>): void =>
+      net.route(p, (body) =>
+        handler(body).catch((err: unknown) => {
+          if (err instanceof EtcdError) return { error: err.name_, detail: undefined };
+          throw err;
+        }),
+      );
+    route('/coord/members', async () => ({ clusterId: String(this.clusterId), membership: this.membership.toJSON() }));
+    route('/coord/lease/renew', async (body) => ({ ttl: String(await this.leaseRenew(BigInt((body as { id: string }).id))) }));
+    route('/coord/lease/ttl', async (body) => {
+      const t = await this.leaseTimeToLive(BigInt((body as { id: string }).id));
+      return { ttl: String(t.ttl), granted: String(t.granted), keys: t.keys.map((k) => k.toString('base64')) };
+    });
+    route('/coord/cluster', async (body) => this.clusterOpOnLeader(body as ClusterOp));
+  }
+
+  private removedFromCluster(): void {
+    if (this.stopped) return;
+    process.stderr.write(`coord: the member has been permanently removed from the cluster (member ${this.memberId.toString(16)})\n`);
+    this.deps.onRemoved?.();
+  }
+
+  // ---- headers and status ----
 
   get rev(): bigint {
     return this.store.rev;
@@ -209,18 +248,15 @@ export class Member {
   get raftTerm(): bigint {
     return this.term;
   }
-
-  /** The IDs never change: format them once, not on every response (watch fan-out sends many). */
-  private readonly clusterIdText: string;
-  private readonly memberIdText: string;
+  get leaderId(): bigint {
+    return this.lead;
+  }
+  get isLeader(): boolean {
+    return this.isLeaderNow;
+  }
 
   header(revision?: bigint): PbHeader {
-    return {
-      cluster_id: this.clusterIdText,
-      member_id: this.memberIdText,
-      revision: String(revision ?? this.store.rev),
-      raft_term: String(this.term),
-    };
+    return { cluster_id: this.clusterIdText, member_id: this.memberIdText, revision: String(revision ?? this.store.rev), raft_term: String(this.term) };
   }
 
   /** Fills a response header as etcd's api/v3rpc header.fill does. */
@@ -237,18 +273,38 @@ export class Member {
   }
 
   members(): MemberInfo[] {
-    return [
-      {
-        id: this.memberId,
-        name: this.config.name,
-        peerUrls: this.config.initialCluster.get(this.config.name) ?? this.config.initialAdvertisePeerUrls,
-        clientUrls: this.config.advertiseClientUrls,
-        isLearner: false,
-      },
-    ];
+    return this.membership.list();
+  }
+
+  status(): { dbSize: bigint; dbSizeInUse: bigint; raftIndex: bigint; raftTerm: bigint; appliedIndex: bigint; leader: bigint; isLearner: boolean } {
+    const size = BigInt(this.store.sizeBytes());
+    return {
+      dbSize: size,
+      dbSizeInUse: size,
+      // etcd 3.4 reports the committed index as raftIndex.
+      raftIndex: this.commitIndex,
+      raftTerm: this.term,
+      appliedIndex: this.driver.appliedIndex,
+      leader: this.lead,
+      isLearner: this.membership.get(this.memberId)?.isLearner ?? false,
+    };
   }
 
   // ---- reads ----
+
+  /** True when this member alone is the quorum: its applied state is linearizable. */
+  private get soleVoterLeader(): boolean {
+    if (!this.isLeaderNow) return false;
+    const cs = this.driver.configuration;
+    return cs.voters.length === 1 && cs.voters[0] === this.memberId;
+  }
+
+  /** Wait before a linearizable read; undefined when none is needed. */
+  readBarrier(): Promise<void> | undefined {
+    this.checkRunning();
+    if (this.soleVoterLeader) return undefined;
+    return this.reads.barrier();
+  }
 
   range(r: PbRangeRequest): PbRangeResponse {
     this.checkRunning();
@@ -273,11 +329,6 @@ export class Member {
     return { hash: this.store.hashKV(rev), compactRevision: this.store.compactedRev, revision: this.store.rev };
   }
 
-  status(): { dbSize: bigint; dbSizeInUse: bigint; raftIndex: bigint; raftTerm: bigint; appliedIndex: bigint; leader: bigint } {
-    const size = BigInt(this.store.sizeBytes());
-    return { dbSize: size, dbSizeInUse: size, raftIndex: this.lastIndex, raftTerm: this.term, appliedIndex: this.appliedIndex, leader: this.memberId };
-  }
-
   // ---- leases ----
 
   leaseGrant(ttlSeconds: bigint, id: bigint): Promise<{ header: PbHeader; ID: string; TTL: string; error: string }> {
@@ -291,18 +342,29 @@ export class Member {
     return this.propose({ lease_revoke: { ID: String(id) } }) as Promise<{ header: PbHeader }>;
   }
 
-  /** Keepalive: restarts the countdown; the granted TTL, or 0 for an unknown or expired lease. */
-  leaseRenew(id: bigint): bigint {
+  /**
+   * Keepalive: restarts the countdown on the leader; the granted TTL, or 0 for an unknown or
+   * expired lease. On a follower it is forwarded to the leader (synchronous on the leader,
+   * so a keepalive stream to the leader costs no promise per request).
+   */
+  leaseRenew(id: bigint): bigint | Promise<bigint> {
     this.checkRunning();
+    if (!this.isLeaderNow) {
+      return this.toLeader<{ ttl: string }>('/coord/lease/renew', { id: String(id) }).then((r) => BigInt(r.ttl));
+    }
     const l = this.lessor.get(id);
     if (!l || this.revoking.has(id) || this.expiry.remainingMs(id) === 0) return 0n;
     this.expiry.refresh(id, l.ttlSeconds);
     return l.ttlSeconds;
   }
 
-  /** TTL remaining in whole seconds (-1 for an unknown lease), granted TTL, attached keys. */
-  leaseTimeToLive(id: bigint): { ttl: bigint; granted: bigint; keys: Buffer[] } {
+  /** TTL remaining in whole seconds (-1 for an unknown lease), granted TTL, attached keys; the leader's view. */
+  async leaseTimeToLive(id: bigint): Promise<{ ttl: bigint; granted: bigint; keys: Buffer[] }> {
     this.checkRunning();
+    if (!this.isLeaderNow) {
+      const r = await this.toLeader<{ ttl: string; granted: string; keys: string[] }>('/coord/lease/ttl', { id: String(id) });
+      return { ttl: BigInt(r.ttl), granted: BigInt(r.granted), keys: r.keys.map((k) => Buffer.from(k, 'base64')) };
+    }
     const l = this.lessor.get(id);
     if (!l) return { ttl: -1n, granted: 0n, keys: [] };
     const remainingMs = this.expiry.remainingMs(id) ?? Number(l.ttlSeconds) * 1000;
@@ -311,6 +373,33 @@ export class Member {
 
   leaseIds(): bigint[] {
     return [...this.lessor.all()].map((l) => l.id);
+  }
+
+  /** etcd's lessor.Promote(extend): a new leader gives every lease its TTL + the election timeout. */
+  private promoteLeases(): void {
+    for (const l of this.lessor.all()) this.expiry.refresh(l.id, l.ttlSeconds, this.config.electionTimeoutMs);
+  }
+
+  private revokeExpiredLeases(): void {
+    if (this.stopped || !this.isLeaderNow) return;
+    for (const id of this.expiry.expired(LEASE_REVOKES_PER_CHECK_MAX)) {
+      if (this.revoking.has(id)) continue;
+      this.revoking.add(id);
+      this.propose({ lease_revoke: { ID: String(id) } })
+        .catch(() => undefined)
+        .finally(() => this.revoking.delete(id));
+    }
+  }
+
+  /** A peer RPC to the current leader; "no leader" when none is known. */
+  private async toLeader<T>(route: string, body: unknown): Promise<T> {
+    const lead = this.lead;
+    if (lead === 0n || !this.network) throw new EtcdError('noLeader');
+    const answer = (await this.network.request(lead, route, body, this.config.electionTimeoutMs * 2).catch(() => {
+      throw new EtcdError(this.lead === lead ? 'timeout' : 'leaderChanged');
+    })) as { error?: string; detail?: string } & T;
+    if (answer && typeof answer === 'object' && typeof answer.error === 'string') throw remoteError(answer.error, answer.detail);
+    return answer;
   }
 
   // ---- writes ----
@@ -328,66 +417,55 @@ export class Member {
     return this.propose({ compaction: { revision: String(revision), physical } }) as Promise<{ header: PbHeader }>;
   }
 
-  /** Proposes a request to the log; resolves with its apply result once durable and applied. */
+  /** Proposes a request to the log; resolves with its apply result once committed and applied here. */
   propose(request: PbInternalRequest): Promise<unknown> {
     this.checkRunning();
-    if (this.waiters.size >= PROPOSALS_PENDING_MAX) return Promise.reject(new EtcdError('tooManyRequests'));
-    request.header = { ID: String(this.ids.next()) };
+    if (this.waiters.full) return Promise.reject(new EtcdError('tooManyRequests'));
+    const id = this.ids.next();
+    request.header = { ID: String(id) };
     const data = encodeInternalRequest(request);
     if (data.length > this.config.maxRequestBytes) return Promise.reject(new EtcdError('requestTooLarge'));
-    return new Promise((resolve, reject) => {
-      const index = this.appendLocal(EntryType.Normal, data, request);
-      this.waiters.set(index, { resolve, reject });
-    });
+    const result = this.waiters.wait(id);
+    this.localRequests.set(data, request);
+    this.submit(id, data);
+    return result;
   }
 
-  /**
-   * Appends one entry and asks the WAL to make it durable. The WAL gathers every entry
-   * appended in this turn of the event loop into one write + fdatasync (group commit);
-   * sync promises resolve in log order, so entries are applied in log order.
-   */
-  private appendLocal(type: EntryType, data: Buffer, request: PbInternalRequest | undefined): bigint {
-    const entry: LogEntry = { term: this.term, index: this.lastIndex + 1n, type, data };
-    this.lastIndex = entry.index;
-    // A single member's entry is committed once durable: the hard state says so in the same write.
-    const hardState: HardState = { term: this.term, vote: this.memberId, commit: entry.index };
-    this.wal.append([entry], hardState);
-    this.unapplied.push({ index: entry.index, term: entry.term, request: type === EntryType.Normal ? request : undefined, data: type === EntryType.Normal ? data : Buffer.alloc(0) });
-    this.wal.sync().then(
-      () => this.applyUpTo(entry.index),
-      (err: unknown) => this.fatal(err),
-    );
-    return entry.index;
+  private submit(id: bigint, data: Buffer): void {
+    try {
+      this.driver.propose(data);
+    } catch (err) {
+      if (!isRaftError(err, 'ERR_PROPOSAL_DROPPED')) throw err;
+      // No leader (or a transfer in progress): wait for one, as etcd's proposals do, until the request times out.
+      this.waitingForLeader.push({ id, data });
+    }
   }
 
-  /** Resolves once everything appended so far is durable and applied. */
-  private async flush(): Promise<void> {
-    await this.wal.sync();
-    this.applyUpTo(this.lastIndex);
+  private resubmitWaiting(): void {
+    const waiting = this.waitingForLeader;
+    this.waitingForLeader = [];
+    for (const w of waiting) if (this.waiters.has(w.id)) this.submit(w.id, w.data);
   }
 
-  private applyUpTo(index: bigint): void {
-    while (this.unapplied.length > 0 && this.unapplied[0].index <= index) {
-      const e = this.unapplied.shift()!;
-      assert(e.index === this.appliedIndex + 1n, 'entries are applied in log order, once');
-      this.appliedIndex = e.index;
-      const waiter = this.waiters.get(e.index);
-      this.waiters.delete(e.index);
-      if (e.data.length === 0) {
-        waiter?.resolve(undefined);
+  // ---- StateMachine (called by the raft driver) ----
+
+  applyEntries(entries: readonly Entry[]): void {
+    for (const e of entries) {
+      if (e.data.byteLength === 0) {
+        // A new leader's first entry (Raft §5.4.2): etcd promotes the lessor when applying it.
+        if (this.isLeaderNow) this.promoteLeases();
         continue;
       }
-      const request = e.request ?? decodeInternalRequest(e.data);
+      const request = this.localRequests.get(e.data) ?? decodeInternalRequest(Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength));
+      const id = int64(request.header?.ID);
       try {
-        const result = this.applyRequest(request);
-        waiter?.resolve(result);
+        this.waiters.trigger(id, this.applyRequest(request));
       } catch (err) {
         // Apply-time errors are answers (e.g. "lease not found"), and change nothing.
         if (!(err instanceof EtcdError)) throw err;
-        waiter?.reject(err);
+        this.waiters.fail(id, err);
       }
     }
-    this.maybeSnapshot();
   }
 
   private applyRequest(r: PbInternalRequest): unknown {
@@ -415,6 +493,16 @@ export class Member {
       if (rev > this.store.rev) throw new EtcdError('futureRev');
       this.store.compact(rev);
       return { header: { revision: String(this.store.rev) } };
+    } else if (r.member_attr_set) {
+      const a = r.member_attr_set;
+      this.membership.setAttributes(int64(a.member_id), a.name ?? '', a.client_urls ?? []);
+      return {};
+    } else if (r.member_peer_urls_set) {
+      const id = int64(r.member_peer_urls_set.member_id);
+      const urls = r.member_peer_urls_set.peer_urls ?? [];
+      this.membership.setPeerUrls(id, urls);
+      if (id !== this.memberId) this.network?.updatePeer(id, urls);
+      return {};
     } else {
       // A request this version does not know must not be skipped silently.
       throw new Error(`assertion failed: unknown request in log entry: ${JSON.stringify(Object.keys(r))}`);
@@ -426,22 +514,190 @@ export class Member {
     return outcome.response;
   }
 
-  private maybeSnapshot(): void {
-    if (this.snapshotting || this.appliedIndex - this.snapshotIndex < BigInt(this.config.snapshotCount)) return;
-    this.snapshotting = true;
-    const index = this.appliedIndex;
-    const term = this.term;
-    const data = encodeSnapshot(this.store, this.lessor);
-    this.snapshots
-      .save({ index, term }, data)
-      .then(() => this.wal.saveSnapshotMarker(index, term))
-      .then(() => this.wal.releaseTo(index))
-      .then(() => {
-        this.snapshotIndex = index;
-        this.snapshotting = false;
-      })
-      .catch((err: unknown) => this.fatal(err));
+  applyConfChange(cc: ConfChange, confState: ConfState, _index: bigint): void {
+    const ctx = cc.context.byteLength > 0 ? (JSON.parse(Buffer.from(cc.context).toString('utf8')) as ConfChangeContext) : {};
+    const requestId = ctx.requestId !== undefined ? BigInt(ctx.requestId) : undefined;
+    const inVoters = confState.voters.includes(cc.nodeId);
+    const inLearners = confState.learners.includes(cc.nodeId);
+    // raft ignores an invalid change (etcd does the same at apply): so does the membership.
+    const tookEffect = cc.type === 'removeNode' ? !inVoters && !inLearners : cc.type === 'addNode' ? inVoters : inLearners;
+    if (tookEffect) {
+      if (cc.type === 'removeNode') {
+        this.membership.remove(cc.nodeId);
+        if (cc.nodeId === this.memberId) {
+          if (requestId !== undefined) this.waiters.trigger(requestId, this.membership.list());
+          setImmediate(() => this.removedFromCluster());
+          return;
+        }
+        this.network?.removePeer(cc.nodeId);
+        this.network?.markRemoved(cc.nodeId);
+      } else if (this.membership.has(cc.nodeId)) {
+        if (cc.type === 'addNode') this.membership.promote(cc.nodeId);
+      } else {
+        const peerUrls = ctx.peerUrls ?? [];
+        this.membership.add({ id: cc.nodeId, name: '', peerUrls, clientUrls: [], isLearner: cc.type === 'addLearner' });
+        if (cc.nodeId !== this.memberId) this.network?.addPeer(cc.nodeId, peerUrls);
+      }
+    }
+    if (requestId !== undefined) {
+      if (tookEffect) this.waiters.trigger(requestId, this.membership.list());
+      else this.waiters.fail(requestId, new EtcdError('memberNotFound'));
+    }
   }
+
+  snapshotData(confState: ConfState): Buffer {
+    return encodeSnapshot(this.store, this.lessor, this.membership, confState);
+  }
+
+  installSnapshot(s: Snapshot): void {
+    const d = decodeSnapshot(Buffer.from(s.data.buffer, s.data.byteOffset, s.data.byteLength));
+    this.store = d.store;
+    this.applier = new KvApplier(d.store, this.lessor);
+    this.lessor.restore(d.leases);
+    for (const l of this.lessor.all()) this.expiry.refresh(l.id, l.ttlSeconds, this.config.electionTimeoutMs);
+    const before = new Set(this.membership.list().map((m) => m.id));
+    this.membership = d.membership;
+    for (const m of d.membership.list()) if (m.id !== this.memberId) (before.has(m.id) ? this.network?.updatePeer(m.id, m.peerUrls) : this.network?.addPeer(m.id, m.peerUrls));
+    // Watchers were synced to the old store: catch them up from the new one (etcd's watchable store restore).
+    this.watchHub.restored();
+  }
+
+  onSoftState(ss: SoftState): void {
+    const wasLeader = this.isLeaderNow;
+    const leaderChanged = ss.lead !== this.lead;
+    this.lead = ss.lead;
+    this.isLeaderNow = ss.role === 'leader';
+    if (leaderChanged) {
+      this.waiters.leaderChanged();
+      this.reads.leaderChanged(ss.lead !== 0n);
+      if (ss.lead !== 0n) setImmediate(() => this.resubmitWaiting());
+    }
+    // A member that stops leading stops expiring leases (etcd's lessor.Demote).
+    if (wasLeader && !this.isLeaderNow) this.revoking.clear();
+    if (ss.lead !== 0n && !this.attributesPublished) setImmediate(() => this.publishAttributes());
+  }
+
+  onReadStates(rs: readonly ReadState[]): void {
+    this.reads.onReadStates(rs);
+  }
+
+  onApplied(_index: bigint): void {
+    const hs = this.driver.node.basicStatus().hardState;
+    this.term = hs.term;
+    this.commitIndex = hs.commit;
+    this.reads.onApplied();
+  }
+
+  /** etcd's publish: once a leader is known, the member records its name and client URLs in the log. */
+  private publishAttributes(): void {
+    if (this.attributesPublished || this.stopped || this.lead === 0n) return;
+    const me = this.membership.get(this.memberId);
+    const clientUrls = [...this.config.advertiseClientUrls];
+    if (me && me.name === this.config.name && me.clientUrls.length === clientUrls.length && me.clientUrls.every((u, i) => u === clientUrls[i])) {
+      this.attributesPublished = true;
+      return;
+    }
+    this.attributesPublished = true;
+    this.propose({ member_attr_set: { member_id: String(this.memberId), name: this.config.name, client_urls: clientUrls } }).catch(() => {
+      // Retry at the next leader change or after a while.
+      this.attributesPublished = false;
+      if (!this.stopped) setTimeout(() => this.publishAttributes(), 1000).unref();
+    });
+  }
+
+  // ---- cluster membership (etcdserverpb.Cluster, Maintenance.MoveLeader) ----
+
+  memberAdd(peerUrls: readonly string[], isLearner: boolean): Promise<{ member: MemberInfo; members: MemberInfo[] }> {
+    return this.clusterOp({ op: 'add', peerUrls: [...peerUrls], isLearner }) as Promise<{ member: MemberInfo; members: MemberInfo[] }>;
+  }
+  memberRemove(id: bigint): Promise<{ members: MemberInfo[] }> {
+    return this.clusterOp({ op: 'remove', id: String(id) }) as Promise<{ members: MemberInfo[] }>;
+  }
+  memberUpdate(id: bigint, peerUrls: readonly string[]): Promise<{ members: MemberInfo[] }> {
+    return this.clusterOp({ op: 'update', id: String(id), peerUrls: [...peerUrls] }) as Promise<{ members: MemberInfo[] }>;
+  }
+  memberPromote(id: bigint): Promise<{ members: MemberInfo[] }> {
+    return this.clusterOp({ op: 'promote', id: String(id) }) as Promise<{ members: MemberInfo[] }>;
+  }
+
+  /** Membership changes are checked and proposed by the leader (it knows the followers' progress); followers forward them. */
+  private async clusterOp(op: ClusterOp): Promise<unknown> {
+    this.checkRunning();
+    if (this.isLeaderNow) return decodeClusterResult(await this.clusterOpOnLeader(op));
+    return decodeClusterResult(await this.toLeader<ClusterResultJson>('/coord/cluster', op));
+  }
+
+  private async clusterOpOnLeader(op: ClusterOp): Promise<ClusterResultJson> {
+    try {
+      if (!this.isLeaderNow) throw new EtcdError('notLeader');
+      return encodeClusterResult(await runClusterOp(this, op));
+    } catch (err) {
+      if (err instanceof EtcdError) return { error: err.name_, detail: undefined };
+      throw err;
+    }
+  }
+
+  /** For cluster-ops.ts: the leader's view of each member's replication progress. */
+  raftProgress(): ReadonlyMap<bigint, { match: bigint; recentActive: boolean; isLearner: boolean }> | null {
+    return this.driver.status().progress;
+  }
+
+  raftConfiguration(): ConfState {
+    return this.driver.configuration;
+  }
+
+  membershipView(): Membership {
+    return this.membership;
+  }
+
+  /** Proposes a conf change and waits for it to be applied; retries while another change is pending. */
+  async proposeConfChange(type: ConfChange['type'], nodeId: bigint, peerUrls: readonly string[]): Promise<MemberInfo[]> {
+    const requestId = this.ids.next();
+    const context = Buffer.from(JSON.stringify({ requestId: String(requestId), peerUrls: [...peerUrls] } satisfies ConfChangeContext), 'utf8');
+    const result = this.waiters.wait(requestId);
+    const deadline = Date.now() + this.config.electionTimeoutMs * 5;
+    for (;;) {
+      try {
+        this.driver.proposeConfChange({ type, nodeId, context });
+        break;
+      } catch (err) {
+        if (!isRaftError(err)) throw err;
+        if (Date.now() > deadline) {
+          this.waiters.fail(requestId, new EtcdError('timeout'));
+          break;
+        }
+        // A change is pending, or the leader has not yet applied its first entry: try again shortly.
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    return (await result) as MemberInfo[];
+  }
+
+  /** Proposes a normal request (for cluster-ops.ts). */
+  proposeRequest(r: PbInternalRequest): Promise<unknown> {
+    return this.propose(r);
+  }
+
+  newRequestId(): bigint {
+    return this.ids.next();
+  }
+
+  /** etcd's MoveLeader: only the leader accepts it; waits until the transferee leads. */
+  async moveLeader(target: bigint): Promise<void> {
+    this.checkRunning();
+    if (!this.isLeaderNow) throw new EtcdError('notLeader');
+    const m = this.membership.get(target);
+    if (!m || m.isLearner) throw new EtcdError('badLeaderTransferee');
+    if (target === this.memberId) return;
+    this.driver.transferLeader(target);
+    const deadline = Date.now() + 5000 + 2 * this.config.electionTimeoutMs;
+    while (this.lead !== target) {
+      if (Date.now() > deadline) throw new EtcdError('timeoutDueToLeaderFail');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  // ---- lifecycle ----
 
   private checkRunning(): void {
     if (this.stopped) throw new EtcdError('stopped');
@@ -456,27 +712,52 @@ export class Member {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.driver.stop();
     clearInterval(this.leaseTimer);
     this.watchHub.stop();
-    for (const [, w] of this.waiters) w.reject(new EtcdError('stopped'));
-    this.waiters.clear();
+    this.waiters.failAll(new EtcdError('stopped'));
+    this.reads.failAll(new EtcdError('stopped'));
+    await this.network?.close();
     await this.wal.close();
     this.unlockDataDir();
   }
 }
 
-// ---- snapshot format: u32 meta length | JSON meta | mvcc bytes ----
+// ---- cluster operations (kept here: small, and they need the member's internals) ----
 
-function encodeSnapshot(store: MvccStore, lessor: Lessor): Buffer {
-  const meta = Buffer.from(JSON.stringify({ version: 1, leases: lessor.serialize() }), 'utf8');
-  const head = Buffer.alloc(4);
-  head.writeUInt32BE(meta.length, 0);
-  return Buffer.concat([head, meta, store.serialize()]);
+interface ConfChangeContext {
+  requestId?: string;
+  peerUrls?: string[];
 }
 
-function decodeSnapshot(data: Buffer): { store: MvccStore; leases: unknown } {
-  const metaLen = data.readUInt32BE(0);
-  const meta = JSON.parse(data.toString('utf8', 4, 4 + metaLen)) as { version: number; leases: unknown };
-  assert(meta.version === 1, 'snapshot format version 1');
-  return { store: MvccStore.restore(data.subarray(4 + metaLen)), leases: meta.leases };
+export type ClusterOp =
+  | { op: 'add'; peerUrls: string[]; isLearner: boolean }
+  | { op: 'remove'; id: string }
+  | { op: 'update'; id: string; peerUrls: string[] }
+  | { op: 'promote'; id: string };
+
+interface MemberJson {
+  id: string;
+  name: string;
+  peerUrls: string[];
+  clientUrls: string[];
+  isLearner: boolean;
 }
+type ClusterResultJson = { member?: MemberJson; members: MemberJson[]; error?: undefined } | { error: string; detail: string | undefined };
+
+const memberToJson = (m: MemberInfo): MemberJson => ({ id: String(m.id), name: m.name, peerUrls: [...m.peerUrls], clientUrls: [...m.clientUrls], isLearner: m.isLearner });
+const memberFromJson = (m: MemberJson): MemberInfo => ({ ...m, id: BigInt(m.id) });
+
+function encodeClusterResult(r: { member?: MemberInfo; members: MemberInfo[] }): ClusterResultJson {
+  return { member: r.member ? memberToJson(r.member) : undefined, members: r.members.map(memberToJson) };
+}
+
+function decodeClusterResult(r: ClusterResultJson): { member?: MemberInfo; members: MemberInfo[] } {
+  if (r.error !== undefined) throw remoteError(r.error, r.detail);
+  return { member: r.member ? memberFromJson(r.member) : undefined, members: r.members.map(memberFromJson) };
+}
+
+function remoteError(name: string, detail: string | undefined): EtcdError {
+  return new EtcdError(name as ConstructorParameters<typeof EtcdError>[0], detail);
+}
+

@@ -324,6 +324,22 @@ export class WatchHub {
     } else this.syncedRanges.delete(w);
   }
 
+  /**
+   * The store was replaced by a snapshot from the leader: every synced watcher may have
+   * missed events, so all of them catch up from the new store's history (etcd's
+   * watchableStore.Restore moves every synced watcher to unsynced the same way). Catch-up
+   * of a revision the snapshot compacted away cancels the watch with compact_revision.
+   */
+  restored(): void {
+    const all: Watcher[] = [...this.syncedRanges];
+    for (const set of this.syncedByKey.values()) all.push(...set);
+    for (const w of all) {
+      this.unmarkSynced(w);
+      this.unsynced.add(w);
+    }
+    if (all.length > 0) setImmediate(() => this.resume(all));
+  }
+
   /** Called by a stream when it drains: its watchers can be caught up again. */
   resume(ws: Iterable<Watcher>): void {
     for (const w of ws) if (this.unsynced.has(w)) this.catchUp(w);

@@ -56,3 +56,4 @@ export { Queue } from './queue';
 export type { QueueItem } from './queue';
 export { stm, STM_RETRIES_MAX_DEFAULT } from './stm';
 export type { StmIsolation, StmOptions, StmResult, StmTxn } from './stm';
+export * as redis from './redis';

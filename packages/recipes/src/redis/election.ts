@@ -158,7 +158,10 @@ export class RedisElection extends EventEmitter {
       return this.startLeading(got.fence, got.version);
     } catch (err) {
       const e = scope.error(err);
-      if (this.session.alive) await this.queue.release(undefined, CLEANUP_TIMEOUT_MS).catch(() => undefined);
+      // A lost session's key may outlive the loss by the safety margin: withdraw anyway, but
+      // do not wait for it (the loss may be a partition, and the key expires by itself).
+      const leaving = this.queue.release(undefined, CLEANUP_TIMEOUT_MS).catch(() => undefined);
+      if (this.session.alive) await leaving;
       this.finish();
       throw e;
     } finally {

@@ -223,8 +223,10 @@ export class RedisMutex extends EventEmitter {
     } catch (err) {
       const e = scope.error(err);
       // Leave the queue (and release, if the hand-over raced the failure): our place would
-      // hold up every later waiter until the session ends. Not needed once the session ended.
-      if (this.session.alive) await this.queue.release(undefined, CLEANUP_TIMEOUT_MS).catch(() => undefined);
+      // hold up every later waiter until the session ends. A lost session's key may outlive the loss by the safety margin: withdraw anyway, but
+      // do not wait for it (the loss may be a partition, and the key expires by itself).
+      const leaving = this.queue.release(undefined, CLEANUP_TIMEOUT_MS).catch(() => undefined);
+      if (this.session.alive) await leaving;
       this.finishHold();
       throw e;
     } finally {

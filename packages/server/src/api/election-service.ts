@@ -78,7 +78,9 @@ export function electionService(m: Member): grpc.UntypedServiceImplementation {
       if (!resp.succeeded) throw notLeader();
       return { header: m.fillHeader(resp.header) };
     }),
-    Leader: unary((r: { name?: Buffer }) => {
+    Leader: unary(async (r: { name?: Buffer }) => {
+      // Linearizable, as etcd's (its election server reads through clientv3): a follower must not report a stale leader.
+      await m.readBarrier();
       const resp = firstCreated(r.name ?? Buffer.alloc(0));
       if (resp.kvs.length === 0) throw noLeader();
       return { header: m.fillHeader(resp.header), kv: resp.kvs[0] };

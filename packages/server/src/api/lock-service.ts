@@ -38,7 +38,8 @@ export function lockService(m: Member): grpc.UntypedServiceImplementation {
           await local.deleteKey(key).catch(() => undefined);
           throw err;
         }
-        // Still ours? (the lease may have expired while waiting)
+        // Still ours? (the lease may have expired while waiting; read linearizably, as etcd's lock server does through clientv3)
+        await m.readBarrier();
         const mine = local.range(key);
         if (mine.kvs.length === 0 || int64(mine.kvs[0].create_revision) !== myRev) throw new EtcdError('leaseNotFound');
         callback(null, { header: m.header(), key });

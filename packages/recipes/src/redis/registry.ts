@@ -220,6 +220,14 @@ export class RedisRegistration extends EventEmitter {
     return super.once(event, listener);
   }
 
+  /** @internal The same registry registered the same instance again: this object is done, nothing is lost. */
+  replaced(): void {
+    const hold = this.hold;
+    if (!hold) return;
+    this.hold = undefined;
+    hold.release(new SessionClosedError('registered again'));
+  }
+
   /** Remove the instance (only if our session still owns it). No-op once ended. */
   async deregister(options: { timeoutMs?: number } = {}): Promise<void> {
     const hold = this.hold;
@@ -301,7 +309,8 @@ export class RedisServiceRegistry {
   private sessionPromise: Promise<RedisSession> | undefined;
   private readonly ownSession: boolean;
   private readonly ttl: number;
-  private readonly registrations = new Set<RedisRegistration>();
+  /** Active registrations by `<service>/<id>`. */
+  private readonly registrations = new Map<string, RedisRegistration>();
   private readonly scripts: RedisScripts;
 
   constructor(
@@ -318,7 +327,9 @@ export class RedisServiceRegistry {
 
   /**
    * Register an instance under the registry's session. A second registration of the same
-   * service and ID replaces the first (its owner then sees `lost` at its next heartbeat).
+   * service and ID replaces the first: through this registry, the first object just ends
+   * (`active` false, `signal` aborted, no `lost`); from another session, its owner sees `lost`
+   * (reason `key-deleted`) at its next heartbeat.
    */
   async register(input: ServiceInstanceInput, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<RedisRegistration> {
     const instance = validateInstance(input);
@@ -331,10 +342,13 @@ export class RedisServiceRegistry {
       session.throwIfEnded();
       throw new RegistrationLostError(`${instance.service}/${instance.id}`, 'session-lost');
     }
-    const reg = new RedisRegistration(session, keys, `${instance.service}/${instance.id}`, instance, BigInt(String(reply[1])), BigInt(String(reply[2])), (r) =>
-      this.registrations.delete(r),
-    );
-    if (reg.active) this.registrations.add(reg);
+    const key = `${instance.service}/${instance.id}`;
+    const reg = new RedisRegistration(session, keys, key, instance, BigInt(String(reply[1])), BigInt(String(reply[2])), (r) => {
+      if (this.registrations.get(key) === r) this.registrations.delete(key);
+    });
+    // A second registration of the same instance replaces the first object (one hold each).
+    this.registrations.get(key)?.replaced();
+    if (reg.active) this.registrations.set(key, reg);
     return reg;
   }
 
@@ -453,7 +467,7 @@ export class RedisServiceRegistry {
 
   /** Deregister everything this registry registered and close its own session. */
   async close(): Promise<void> {
-    const regs = [...this.registrations];
+    const regs = [...this.registrations.values()];
     await Promise.all(regs.map((r) => r.deregister().catch(() => undefined)));
     if (this.ownSession && this.session) await this.session.close().catch(() => undefined);
   }

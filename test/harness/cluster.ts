@@ -256,10 +256,15 @@ async function clusterProbe(m: Member, admin: () => MemberAdmin): Promise<boolea
   return s.leader !== '0' && s.leader !== '';
 }
 
-interface Plan {
+/** A member's name and ports, chosen before it exists (its peer URL goes into MemberAdd and --initial-cluster). */
+export interface Plan {
   name: string;
   clientPort: number;
   peerPort: number;
+}
+
+export function planPeerUrl(p: Plan): string {
+  return `http://127.0.0.1:${p.peerPort}`;
 }
 
 export class Cluster {
@@ -319,7 +324,8 @@ export class Cluster {
     return c;
   }
 
-  private async plan(): Promise<Plan> {
+  /** A fresh name and free ports for a member to be added (see addMember, startAdded). */
+  async plan(): Promise<Plan> {
     this.memberCounter += 1;
     return {
       name: `${this.kind}-c${process.pid}-${this.seq}-m${this.memberCounter}`,
@@ -372,14 +378,21 @@ export class Cluster {
     return cm;
   }
 
-  /** Waits until every member's MemberList names every member with its client URL. */
+  /** Waits until every voter's MemberList names every member with its name and client URL. */
   async waitPublished(timeoutMs = 15_000): Promise<void> {
     const want = this.members.map((m) => `${m.name}=${m.clientUrl}`).sort();
     let last: string[] = [];
     await waitFor(
       async () => {
         for (const m of this.members.filter((x) => x.serving)) {
-          const r = await m.admin().memberList({}, STATUS_TIMEOUT_MS * 2);
+          let r;
+          try {
+            r = await m.admin().memberList({}, STATUS_TIMEOUT_MS * 2);
+          } catch (err) {
+            // etcd lets a learner answer Status and serializable Range only.
+            if (/not supported for learner/.test((err as Error).message)) continue;
+            throw err;
+          }
           last = r.members.map((x) => `${x.name}=${x.clientURLs.join(',')}`).sort();
           if (JSON.stringify(last) !== JSON.stringify(want)) return undefined;
         }
@@ -518,15 +531,39 @@ export class Cluster {
   async addMember(opts: { learner?: boolean; timeoutMs?: number } = {}): Promise<ClusterMember> {
     const p = await this.plan();
     const leader = await this.waitLeader();
-    const peerUrl = `http://127.0.0.1:${p.peerPort}`;
-    const res = await retryUnhealthy(() => leader.admin().memberAdd([peerUrl], opts.learner ?? false), opts.timeoutMs ?? 15_000, `MemberAdd ${peerUrl}`);
-    const initialCluster = [...this.members.map((m) => `${m.name}=${m.peerUrl}`), `${p.name}=${peerUrl}`].join(',');
+    const res = await retryUnhealthy(() => leader.admin().memberAdd([planPeerUrl(p)], opts.learner ?? false), opts.timeoutMs ?? 15_000, `MemberAdd ${planPeerUrl(p)}`);
+    return this.startAdded(p, BigInt(res.member.ID));
+  }
+
+  /**
+   * Starts the process of a member that MemberAdd (ours, or etcdctl's `member add`) has
+   * already added under `id` with `p`'s peer URL: --initial-cluster names every member and
+   * it, --initial-cluster-state existing. Resolves once it is ready (it knows the leader).
+   */
+  async startAdded(p: Plan, id: bigint): Promise<ClusterMember> {
+    const initialCluster = [...this.members.map((m) => `${m.name}=${m.peerUrl}`), `${p.name}=${planPeerUrl(p)}`].join(',');
     const m = this.makeMember(p, initialCluster, 'existing');
-    m.id = BigInt(res.member.ID);
+    m.id = id;
     this.members.push(m);
     await m.proc.restart();
     return m;
   }
+
+  /** Moves leadership to `target` (MoveLeader through the current leader) and waits until a majority follows it. */
+  async moveLeader(target: ClusterMember, timeoutMs = 15_000): Promise<void> {
+    if (target.id === undefined) throw new Error(`moveLeader: ${target.name} has no known ID`);
+    const leader = await this.waitLeader();
+    if (leader !== target) await leader.admin().moveLeader(target.id, timeoutMs);
+    await waitFor(async () => ((await this.waitLeader()) === target ? true : undefined), timeoutMs, () => `${target.label} to lead`);
+  }
+
+  /** The cluster ID, as a member reports it in its response headers. */
+  async clusterId(): Promise<bigint> {
+    const m = this.serving()[0];
+    if (!m) throw new Error('clusterId: no serving member');
+    return BigInt((await m.status(5000)).header.cluster_id);
+  }
+
 
   /**
    * MemberPromote through the leader, retried while the leader says the learner is not in

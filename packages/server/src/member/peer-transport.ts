@@ -549,23 +549,33 @@ export class PeerTransport {
     );
   }
 
-  /** A failed exchange with a peer: log what matters, learn removal, rotate URLs, report unreachable. */
-  private failed(p: Peer, url: PeerUrl, o: Outcome, what: string): void {
-    const status = 'error' in o ? 0 : o.status;
-    const reason = 'error' in o ? errorText(o.error) : `HTTP ${o.status} ${o.body.toString('utf8', 0, Math.min(o.body.length, 200)).trim()}`;
-    if (status === 412) {
+  /**
+   * A failed exchange with a peer: log what matters, learn removal, report unreachable.
+   * Only a failure to get any answer moves to the peer's next URL: a URL that answered
+   * (even 412, 413 or 500) reaches the peer.
+   */
+  private failed(p: Peer, url: PeerUrl, o: Outcome, what: 'messages' | 'snapshot'): void {
+    if ('error' in o) {
+      if (p.urls.length > 1 && p.url === url) p.rotate();
+    } else if (o.status === 412) {
       this.logThrottled(
         `mismatch/${p.id}`,
         CLUSTER_MISMATCH_LOG_INTERVAL_MS,
-        `peer ${idHex(p.id)} at ${url.href} refused our ${what}: cluster ID mismatch (ours ${this.clusterHex}, theirs ${'error' in o ? '?' : String(o.headers[HEADER_CLUSTER_ID] ?? '?')}): is it a member of another cluster?`,
+        `peer ${idHex(p.id)} at ${url.href} refused our ${what}: cluster ID mismatch (ours ${this.clusterHex}, theirs ${String(o.headers[HEADER_CLUSTER_ID] ?? '?')}): is it a member of another cluster?`,
       );
-    } else if (status === 410) {
+    } else if (o.status === 410) {
       this.removedByPeer(p.id);
-    } else if (p.active || !this.throttle.has(`inactive/${p.id}`)) {
-      this.logThrottled(`inactive/${p.id}`, 0, `peer ${idHex(p.id)}: ${what} to ${url.href} failed: ${reason}`);
     }
-    p.active = false;
-    if (p.urls.length > 1) p.rotate();
+    if (what === 'messages') {
+      // One line when the peer goes from reachable (or never tried) to failing; the recovery logs "reachable".
+      // 412 and 410 have their own lines above.
+      const explained = !('error' in o) && (o.status === 412 || o.status === 410);
+      if (!explained && (p.active || !this.throttle.has(`inactive/${p.id}`))) {
+        const reason = 'error' in o ? errorText(o.error) : `HTTP ${o.status} ${o.body.toString('utf8', 0, Math.min(o.body.length, 200)).trim()}`;
+        this.logThrottled(`inactive/${p.id}`, 0, `peer ${idHex(p.id)}: messages to ${url.href} failed: ${reason}`);
+      }
+      p.active = false;
+    }
     this.reportUnreachable(p);
   }
 
@@ -630,7 +640,8 @@ export class PeerTransport {
           return;
         }
         this.c.snapshotsFailed++;
-        this.log(`peer ${idHex(p.id)}: snapshot to ${url.href} failed: ${'error' in o ? errorText(o.error) : `HTTP ${o.status}`}`);
+        const reason = 'error' in o ? errorText(o.error) : `HTTP ${o.status} ${o.body.toString('utf8', 0, Math.min(o.body.length, 200)).trim()}`;
+        this.log(`peer ${idHex(p.id)}: snapshot to ${url.href} failed: ${reason}`);
         this.failed(p, url, o, 'snapshot');
         this.o.onSnapshotStatus(p.id, 'failure');
       },

@@ -277,7 +277,7 @@ class Replay {
         return;
       case RecordType.SnapshotMarker:
         this.marker = { index: rec.index, term: rec.term };
-        if (rec.index > this.last) {
+        if (rec.index > this.last || this.termOf(rec.index) !== rec.term) {
           // The log was replaced by a snapshot (a follower catching up, Raft §7): the
           // entries before it are in the snapshot, not in the WAL.
           this.base = rec.index;
@@ -287,6 +287,14 @@ class Replay {
         }
         return;
     }
+  }
+
+  /** The term of a replayed entry still held in memory; the marker's own term otherwise (nothing to compare). */
+  private termOf(index: bigint): bigint | undefined {
+    if (this.entries.length === 0) return this.marker?.term;
+    const k = Number(index - this.entries[0].index);
+    if (k < 0 || k >= this.entries.length) return this.marker?.term;
+    return this.entries[k].term;
   }
 
   /** Entries with index > fromIndex must all be here. */
@@ -771,11 +779,14 @@ export class Wal {
     assert(prev === null || index >= prev.index, `snapshot index never decreases (${prev?.index} -> ${index})`);
     assert(prev === null || term >= prev.term, `snapshot term never decreases (${prev?.term} -> ${term})`);
     const logTerm = this.termAt(index);
-    assert(logTerm === undefined || logTerm === term, `snapshot term ${term} matches the log's term ${logTerm} at index ${index}`);
     this.encoder.snapshotMarker(index, term);
     this.marker = { index, term };
-    if (index > this.lastIdx) {
-      // The snapshot replaces the log (a follower installing the leader's snapshot).
+    if (index > this.lastIdx || (logTerm !== undefined && logTerm !== term)) {
+      // The snapshot replaces the log (a follower installing the leader's snapshot). Raft §7:
+      // "If existing log entry has same index and term as snapshot's last included entry,
+      // retain log entries following it ... Discard the entire log" otherwise. A conflicting
+      // entry is never committed (Leader Completeness), so discarding it loses nothing.
+      assert(logTerm === undefined || index > this.hardState.commit || logTerm === term, `a committed entry (${index}) conflicts with the snapshot's term ${term}`);
       this.lastIdx = index;
       this.termRuns = [{ index, term }];
     }

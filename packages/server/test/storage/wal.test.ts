@@ -167,6 +167,20 @@ describe('Wal', () => {
     await expect(Wal.open(walDir, 0n)).rejects.toThrow(/entries 1\.\.100 are missing/);
   });
 
+  test('a snapshot marker over a conflicting uncommitted suffix discards the log (Raft §7), on replay too', async () => {
+    const wal = await Wal.create(walDir, META);
+    // Entries 1..3 committed; 4..8 of term 2 from a deposed leader, never committed.
+    wal.append([...entries(1n, 3n, 1n), ...entries(4n, 8n, 2n)], { term: 2n, vote: 0n, commit: 3n });
+    // The new leader's snapshot at index 6 has term 3: entry 6 here (term 2) conflicts.
+    await wal.saveSnapshotMarker(6n, 3n);
+    expect(wal.lastIndex()).toBe(6n);
+    wal.append(entries(7n, 9n, 3n), { term: 3n, vote: 0n, commit: 8n });
+    await wal.close();
+    const { wal: w2, recovered } = await Wal.open(walDir, 6n);
+    expect(recovered.entries.map((e) => [e.index, e.term])).toEqual([[7n, 3n], [8n, 3n], [9n, 3n]]);
+    await w2.close();
+  });
+
   test('opening from a snapshot newer than the log (its marker never became durable) keeps the log replayable', async () => {
     const wal = await Wal.create(walDir, META);
     wal.append(entries(1n, 5n, 1n), { term: 1n, vote: 0n, commit: 5n });
@@ -291,7 +305,7 @@ describe('Wal', () => {
     expect(() => w2.append([], { term: 1n, vote: 1n, commit: 2n })).toThrow(/assertion failed: hard state term/);
     expect(() => w2.append([], { term: 2n, vote: 1n, commit: 1n })).toThrow(/assertion failed: commit index never decreases/);
     expect(() => w2.append([], { term: 2n, vote: 1n, commit: 9n })).toThrow(/assertion failed: commit index 9 is within the log/);
-    await expect(w2.saveSnapshotMarker(2n, 1n)).rejects.toThrow(/assertion failed: snapshot term/);
+    await expect(w2.saveSnapshotMarker(2n, 1n)).rejects.toThrow(/assertion failed: a committed entry \(2\) conflicts/);
     await wal.close().catch(() => undefined);
     await w2.close().catch(() => undefined);
     expect(() => w2.append([entry(4n, 2n)])).toThrow(/assertion failed: the WAL is open/);

@@ -9,9 +9,10 @@
  * tolerates loss and retransmits (etcd's pipeline drops the same way when its buffer is
  * full). A failed POST (refused, reset, timed out, 5xx) is not retried: its batch is
  * dropped, `onUnreachable` is reported (at most every 100 ms per peer), the next URL of
- * the peer becomes current, and the sender waits 50–100 ms before its next POST. A POST
- * that times out (`requestTimeoutMs`, default 1 s) only delays that peer: a SIGSTOPped
- * peer must not hold back heartbeats to the others, and senders share nothing.
+ * the peer becomes current (only when no answer came at all), and the sender waits
+ * 50–100 ms before its next POST. A POST times out after `requestTimeoutMs` (default 1 s,
+ * plus 1 s per MiB of body) and only delays that peer: a SIGSTOPped peer must not hold
+ * back heartbeats to the others, and senders share nothing (not even an http.Agent).
  *
  * Snapshots (`snap` messages) go alone on `POST /raft/snapshot`, streamed in 64 KiB chunks
  * with back-pressure and without copying the snapshot (peer-codec `encodeSnapshotMessage`),
@@ -50,6 +51,8 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 1000;
 const DEFAULT_SNAPSHOT_TIMEOUT_MS = 30_000;
 const DEFAULT_RPC_TIMEOUT_MS = 5000;
 const SNAPSHOT_CHUNK_BYTES = 64 * 1024;
+/** The slowest link a message POST is given time for, beyond `requestTimeoutMs`. */
+const BATCH_BYTES_PER_SECOND_MIN = 1024 * 1024;
 /** After a failed POST, the next one to that peer waits this long plus up to the same again (jitter). */
 const BACKOFF_MS = 50;
 const UNREACHABLE_REPORT_INTERVAL_MS = 100;
@@ -375,7 +378,7 @@ export class PeerTransport {
   private readonly removed = new Set<bigint>();
   private readonly routes = new Map<string, RouteHandler>();
   /** Pending `request`s: rejected by close() (and by removePeer, for that peer). */
-  private readonly pending = new Set<{ readonly peerId: bigint; readonly req: () => http.ClientRequest | null; readonly reject: (e: Error) => void }>();
+  private readonly pending = new Set<{ readonly peerId: bigint; readonly reject: (e: Error) => void }>();
   private readonly throttle = new Map<string, number>();
   private readonly c: Counters = {
     sent: 0,
@@ -416,12 +419,15 @@ export class PeerTransport {
 
   // ---- membership ----
 
-  /** Starts sending to `id` at `urls` (tried in order). Adding a known peer updates its URLs. */
+  /**
+   * Starts sending to `id` at `urls` (tried in order). Adding a known peer updates its
+   * URLs. After close() membership calls do nothing (a conf change applied during shutdown).
+   */
   addPeer(id: bigint, urls: readonly string[]): void {
-    assert(!this.closed, 'addPeer after close');
     assert(id !== this.o.localId, 'a member is not its own peer');
     assert(id !== 0n, 'a peer ID is not zero');
     const parsed = this.parseUrls(id, urls);
+    if (this.closed) return;
     const p = this.peers.get(id);
     if (p !== undefined) {
       p.urls = parsed;
@@ -432,6 +438,7 @@ export class PeerTransport {
   }
 
   updatePeer(id: bigint, urls: readonly string[]): void {
+    if (this.closed) return;
     const p = this.peers.get(id);
     assert(p !== undefined, `updatePeer of a known peer (${idHex(id)})`);
     p.urls = this.parseUrls(id, urls);
@@ -513,7 +520,8 @@ export class PeerTransport {
     const url = p.url;
     p.inFlight = exchange(
       { agent: p.messageAgent, host: url.host, port: url.port, method: 'POST', path: PATH_MESSAGES, headers: this.headers('application/octet-stream', body.length) },
-      this.s.requestTimeoutMs,
+      // A big batch gets time to travel too (at 1 MiB/s at worst); a heartbeat's POST just the base timeout.
+      this.s.requestTimeoutMs + Math.floor((body.length / BATCH_BYTES_PER_SECOND_MIN) * 1000),
       RESPONSE_TEXT_BYTES_MAX,
       (req) => req.end(body),
       (o, req) => {
@@ -681,7 +689,6 @@ export class PeerTransport {
       let current: http.ClientRequest | null = null;
       const entry = {
         peerId,
-        req: () => current,
         reject: (e: Error): void => {
           this.pending.delete(entry);
           current?.destroy();

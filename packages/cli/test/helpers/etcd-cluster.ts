@@ -136,10 +136,14 @@ function childEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+let launches = 0;
+
 function launch(target: ClusterTarget, dir: string, token: string, spec: MemberSpec, initialCluster: string, state: 'new' | 'existing'): ClusterMember {
   const clientUrl = `http://127.0.0.1:${spec.clientPort}`;
   const peerUrl = `http://127.0.0.1:${spec.peerPort}`;
-  const dataDir = path.join(dir, `${spec.name}.data`);
+  // A fresh data dir per start: a member started again under the same name (after it was
+  // removed) must not find the old member's data.
+  const dataDir = path.join(dir, `${spec.name}.${++launches}.data`);
   const flags = [
     '--name', spec.name,
     '--data-dir', dataDir,

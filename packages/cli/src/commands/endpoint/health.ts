@@ -25,10 +25,12 @@ cluster", exit 1.`;
     // Completion order, as etcdctl's channel delivers them.
     await Promise.all(endpoints.map((endpoint) => this.check(endpoint).then((h) => void list.push(h))));
     printer.endpointHealth(list);
-    if (list.some((h) => h.error !== '')) {
+    const unhealthy = list.filter((h) => h.error !== '');
+    if (unhealthy.length > 0) {
+      // The hint names them too: with --json it is the only place they appear.
       throw new CliError('unhealthy cluster', ExitCode.Error, {
         code: 'ERR_UNAVAILABLE',
-        hint: 'see the unhealthy endpoints above; `coord endpoint status --cluster` shows each member\'s leader and raft state.',
+        hint: `unhealthy: ${unhealthy.map((h) => `${h.endpoint} (${h.error})`).join(', ')}; \`coord endpoint status --cluster\` shows each member's leader and raft state.`,
       });
     }
     return list;

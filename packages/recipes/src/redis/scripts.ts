@@ -5,7 +5,9 @@
  * Portability: the scripts run on Redis 5+ (Lua 5.1) and on ioredis-mock (fengari, Lua 5.3),
  * so they use neither `cjson` nor `redis.error_reply`, read counters back with GET (exact
  * decimal strings, also past 2^53), and format numbers with `%d` (Lua 5.3 prints `1.0`).
- * Missing values are `false` in both (redis.call turns a nil reply into false).
+ * Missing values are `false` in both (redis.call turns a nil reply into false); HMGET is avoided
+ * (the mock gives a userdata `null` for a missing field), and arrays built by appending go
+ * through `reply()` (see REPLY_LUA).
  *
  * Every script that changes observable state bumps a version counter and publishes exactly one
  * message per bump on the recipe's channel: that pairing is what lets a subscriber that
@@ -17,6 +19,17 @@
 import { createHash } from 'node:crypto';
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { ConfigKeys, QueueKeys, ServiceKeys } from './keys';
+
+/**
+ * Return an array built by appending. Redis (Lua 5.1) returns such a table as is; ioredis-mock
+ * (fengari) only converts tables made by a constructor, so there we copy it into one.
+ */
+const REPLY_LUA = `
+local function reply(t)
+  if _VERSION == 'Lua 5.1' then return t end
+  return {table.unpack(t)}
+end
+`;
 
 // ---- queue with a holder (Mutex, Election) -------------------------------------------------
 
@@ -31,11 +44,12 @@ local function int(n) return string.format('%d', n) end
 local function bump() redis.call('INCR', VER) return redis.call('GET', VER) end
 local function live(t) return redis.call('EXISTS', sp .. t) == 1 end
 -- "<version>\\n<token>\\n<fence>\\n<mod>\\n<holder session pttl>\\n<value>" (empty token: no holder)
+local function field(f) return redis.call('HGET', H, f) end
 local function state()
-  local h = redis.call('HMGET', H, 'token', 'fence', 'mod', 'value')
   local v = redis.call('GET', VER) or '0'
-  if not h[1] then return v .. '\\n\\n\\n\\n-2\\n' end
-  return v .. '\\n' .. h[1] .. '\\n' .. h[2] .. '\\n' .. h[3] .. '\\n' .. int(redis.call('PTTL', sp .. h[1])) .. '\\n' .. (h[4] or '')
+  local t = field('token')
+  if not t then return v .. '\\n\\n\\n\\n-2\\n' end
+  return v .. '\\n' .. t .. '\\n' .. field('fence') .. '\\n' .. field('mod') .. '\\n' .. int(redis.call('PTTL', sp .. t)) .. '\\n' .. (field('value') or '')
 end
 local function publish() if events ~= '' then redis.call('PUBLISH', events, state()) end end
 -- The first waiter whose session is alive; dead ones are dropped on the way (bounded by the queue).
@@ -86,22 +100,19 @@ if redis.call('EXISTS', ME) == 0 then
   redis.call('HDEL', VALS, token)
   return {-1}
 end
-local h = redis.call('HMGET', H, 'token', 'fence', 'mod')
-if h[1] == token then return {1, h[2], h[3]} end
-if h[1] and live(h[1]) then
+local holder = field('token')
+if holder == token then return {1, field('fence'), field('mod')} end
+if holder and live(holder) then
   if mode == 'try' then return {2} end
   enqueue(value)
-  return {0, redis.call('PTTL', sp .. h[1])}
+  return {0, redis.call('PTTL', sp .. holder)}
 end
 -- No live holder (none, or its session expired): the first live waiter gets it, the caller
 -- joining the queue first (at its end, unless already queued).
-if h[1] then redis.call('DEL', H) end
+if holder then redis.call('DEL', H) end
 enqueue(value)
 local new = promote()
-if new == token then
-  local r = redis.call('HMGET', H, 'fence', 'mod')
-  return {1, r[1], r[2]}
-end
+if new == token then return {1, field('fence'), field('mod')} end
 if mode == 'try' then
   redis.call('ZREM', Q, token)
   redis.call('HDEL', VALS, token)
@@ -116,12 +127,12 @@ return {0, redis.call('PTTL', sp .. new)}
  * Returns 1 if the caller held it.
  */
 const Q_RELEASE = `${QUEUE_PRELUDE}
-local h = redis.call('HMGET', H, 'token', 'fence')
+local holder = field('token')
 local released, changed = 0, false
-if h[1] == token and (ARGV[5] == '' or h[2] == ARGV[5]) then
+if holder == token and (ARGV[5] == '' or field('fence') == ARGV[5]) then
   redis.call('DEL', H)
   released, changed = 1, true
-elseif h[1] and not live(h[1]) then
+elseif holder and not live(holder) then
   redis.call('DEL', H)
   changed = true
 end
@@ -140,7 +151,7 @@ return released
  */
 const Q_STATE = `${QUEUE_PRELUDE}
 if ARGV[5] == 'sweep' then
-  local h = redis.call('HGET', H, 'token')
+  local h = field('token')
   if h and not live(h) then
     redis.call('DEL', H)
     if not promote() then bump() publish() end
@@ -153,8 +164,7 @@ return state()
 
 /** Change the holder's value if the caller holds with fence ARGV 5. Returns {1, version} or {0}. */
 const Q_PROCLAIM = `${QUEUE_PRELUDE}
-local h = redis.call('HMGET', H, 'token', 'fence')
-if h[1] ~= token or h[2] ~= ARGV[5] or redis.call('EXISTS', ME) == 0 then return {0} end
+if field('token') ~= token or field('fence') ~= ARGV[5] or redis.call('EXISTS', ME) == 0 then return {0} end
 local v = bump()
 redis.call('HSET', H, 'mod', v, 'value', ARGV[6])
 publish()
@@ -163,8 +173,7 @@ return {1, v}
 
 /** KEYS 1 holder; ARGV token, fence. 1 while that token holds with that fence. */
 const Q_CHECK = `
-local h = redis.call('HMGET', KEYS[1], 'token', 'fence')
-if h[1] == ARGV[1] and h[2] == ARGV[2] then return 1 end
+if redis.call('HGET', KEYS[1], 'token') == ARGV[1] and redis.call('HGET', KEYS[1], 'fence') == ARGV[2] then return 1 end
 return 0
 `;
 
@@ -173,14 +182,14 @@ return 0
  * 2 fence. The caller's script follows with KEYS and ARGV shifted by two.
  */
 export const OWNER_GUARD_LUA = `
-local __h = redis.call('HMGET', KEYS[1], 'token', 'fence')
-if __h[1] ~= ARGV[1] or __h[2] ~= ARGV[2] or redis.call('EXISTS', KEYS[2]) == 0 then return {0} end
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'fence') ~= ARGV[2]
+  or redis.call('EXISTS', KEYS[2]) == 0 then return {0} end
 `;
 
 // ---- service registry ------------------------------------------------------------------------
 
 /** KEYS: 1 instances, 2 owners, 3 version. */
-const SVC_PRELUDE = `
+const SVC_PRELUDE = `${REPLY_LUA}
 local I, O, VER = KEYS[1], KEYS[2], KEYS[3]
 local function int(n) return string.format('%d', n) end
 local function bump() redis.call('INCR', VER) return redis.call('GET', VER) end
@@ -252,7 +261,7 @@ for i = 1, #all, 2 do
   out[#out + 1] = all[i + 1]
   out[#out + 1] = redis.call('HGET', I, all[i]) or '{}'
 end
-return out
+return reply(out)
 `;
 
 /** KEYS 1 owners; ARGV id, token. 1 while the instance is registered by that session. */
@@ -290,7 +299,7 @@ return v
 `;
 
 /** KEYS: 1 value, 2 fields, 3 version; ARGV 1 'value'|'fields'. {version[, value]} or {version, f1, v1, ...}. */
-const CFG_READ = `
+const CFG_READ = `${REPLY_LUA}
 local v = redis.call('GET', KEYS[3]) or '0'
 if ARGV[1] == 'value' then
   local x = redis.call('GET', KEYS[1])
@@ -300,7 +309,7 @@ end
 local out = {v}
 local all = redis.call('HGETALL', KEYS[2])
 for i = 1, #all do out[#out + 1] = all[i] end
-return out
+return reply(out)
 `;
 
 const DEFINITIONS = {
@@ -415,9 +424,13 @@ export class RedisScripts {
     return invoke(this.redis, 'coordCfgWrite', [k.value, k.fields, k.version, k.changed, ...op]);
   }
 
-  /** The Buffer variant: values come back as bytes. */
-  cfgRead(k: ConfigKeys, mode: 'value' | 'fields'): Promise<Buffer[]> {
-    return invoke(this.redis, 'coordCfgReadBuffer', [k.value, k.fields, k.version, mode]) as Promise<Buffer[]>;
+  /** The Buffer variant: values come back as bytes (ioredis-mock has no Buffer variants: converted). */
+  async cfgRead(k: ConfigKeys, mode: 'value' | 'fields'): Promise<Buffer[]> {
+    const args = [k.value, k.fields, k.version, mode];
+    if (typeof (this.redis as unknown as Record<string, unknown>).coordCfgReadBuffer === 'function') {
+      return (await invoke(this.redis, 'coordCfgReadBuffer', args)) as Buffer[];
+    }
+    return ((await invoke(this.redis, 'coordCfgRead', args)) as unknown[]).map((v) => (Buffer.isBuffer(v) ? v : Buffer.from(String(v), 'utf8')));
   }
 
   private readonly guards = new Map<string, string>();

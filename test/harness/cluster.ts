@@ -166,6 +166,27 @@ export class ClusterMember {
     return s;
   }
 
+  /**
+   * The member's raft term once it exceeds `term`, or the last term it reported if that
+   * does not happen within `timeoutMs`. (etcd's Status.raftTerm is the term of the last
+   * entry the member APPLIED, so a just-elected leader reports the old term until its
+   * first entry of the new term is applied: read it right after an election and it may
+   * still show the previous term.)
+   */
+  async termAbove(term: bigint, timeoutMs = 5000): Promise<bigint> {
+    let last = -1n;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        last = BigInt((await this.status()).raftTerm);
+      } catch {
+        // not answering this time
+      }
+      if (last > term || Date.now() > deadline) return last;
+      await sleep(POLL_MS);
+    }
+  }
+
   /** SIGKILL; resolves when the process has exited. */
   async kill(): Promise<void> {
     this.paused = false;
@@ -442,13 +463,20 @@ export class Cluster {
     return out;
   }
 
-  /** The member that says it is the leader (highest term if several do), or undefined. */
+  /**
+   * The member that says it is the leader, or undefined. If several do (a just-resumed old
+   * leader that has not yet heard of the new term), the one most members follow wins, then
+   * the higher reported term (etcd reports the term of the last applied entry).
+   */
   async leader(): Promise<ClusterMember | undefined> {
-    let best: { m: ClusterMember; term: bigint } | undefined;
-    for (const [m, s] of await this.statuses()) {
+    const statuses = await this.statuses();
+    const followers = new Map<string, number>();
+    for (const s of statuses.values()) followers.set(s.leader, (followers.get(s.leader) ?? 0) + 1);
+    let best: { m: ClusterMember; votes: number; term: bigint } | undefined;
+    for (const [m, s] of statuses) {
       if (s.leader === '0' || s.leader !== s.header.member_id) continue;
-      const term = BigInt(s.raftTerm);
-      if (!best || term > best.term) best = { m, term };
+      const cand = { m, votes: followers.get(s.leader) ?? 0, term: BigInt(s.raftTerm) };
+      if (!best || cand.votes > best.votes || (cand.votes === best.votes && cand.term > best.term)) best = cand;
     }
     return best?.m;
   }

@@ -23,7 +23,7 @@ export interface Failover {
   electedMs: number;
   /** Kill → first acknowledged write sent after the old leader was dead. */
   gapMs: number;
-  /** Raft terms before and after. */
+  /** Raft terms before and after (after: once it exceeds before, or as last seen within 5 s). */
   termBefore: bigint;
   termAfter: bigint;
 }
@@ -39,7 +39,7 @@ export async function killLeader(cluster: Cluster, load: WriteLoad, opts: { time
     cluster.waitLeader({ exclude: [killed], timeoutMs }).then((m) => ({ m, at: Date.now() })),
     load.waitAcks(1, { sentSince: tDead, timeoutMs }),
   ]);
-  const termAfter = BigInt((await newLeader.m.status()).raftTerm);
+  const termAfter = await newLeader.m.termAbove(termBefore);
   return {
     killed,
     newLeader: newLeader.m,

@@ -232,15 +232,18 @@ async function startOnce(size: number, readyTimeoutMs: number): Promise<TestClus
   };
 }
 
-/** Start a cluster of `size` members; retried in case another process took a port we picked. */
-export async function startCluster(size = 3, readyTimeoutMs = 20000): Promise<TestCluster> {
-  let last: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
+/**
+ * Start a cluster of `size` members. Retried (three tries in all) only when a member could
+ * not bind a port we picked (another process took it in between); any other failure is
+ * reported at once with every member's output.
+ */
+export async function startCluster(size = 3, readyTimeoutMs = 15000): Promise<TestCluster> {
+  for (let attempt = 1; ; attempt++) {
     try {
       return await startOnce(size, readyTimeoutMs);
     } catch (err) {
-      last = err;
+      const portTaken = /address already in use|EADDRINUSE/i.test((err as Error).message);
+      if (!portTaken || attempt === 3) throw err;
     }
   }
-  throw last;
 }

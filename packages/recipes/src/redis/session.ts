@@ -44,6 +44,8 @@ export interface RedisSessionOptions {
   safetyMarginMs?: number;
   /** Key namespace (default `coord:`); every participant of a recipe must use the same. */
   namespace?: string;
+  /** Give up creating the key after this many milliseconds (default: wait as long as ioredis does). */
+  timeoutMs?: number;
   /** Aborting before the key is created cancels `create`. */
   signal?: AbortSignal;
 }
@@ -136,7 +138,8 @@ export class RedisSession extends EventEmitter {
     const id = randomBytes(12).toString('hex');
     const sentAt = now();
     const value = JSON.stringify({ host: hostname(), pid: process.pid, ttlMs });
-    const ok = await raceSignal(redis.set(keys.session(id), value, 'PX', ttlMs, 'NX'), options.signal);
+    const signals = [...(options.signal ? [options.signal] : []), ...(options.timeoutMs !== undefined ? [AbortSignal.timeout(options.timeoutMs)] : [])];
+    const ok = await raceSignal(redis.set(keys.session(id), value, 'PX', ttlMs, 'NX'), signals.length > 0 ? AbortSignal.any(signals) : undefined);
     // A random 96-bit token cannot collide; a refusal means something is badly wrong.
     if (ok !== 'OK') throw new Error(`redis: could not create session key ${keys.session(id)}`);
     return new RedisSession(redis, id, keys, ttl, marginMs, sentAt);

@@ -60,6 +60,16 @@ it('declares itself lost while Redis still has the key when heartbeats stop (par
   client.disconnect();
 });
 
+it('is lost when its client is disconnected (nobody renews the key any more)', async () => {
+  const client = server.client();
+  const s = await RedisSession.create(client, { ttl: 1 });
+  const lost = new Promise<SessionExpiredError>((resolve) => s.once('lost', resolve));
+  client.disconnect();
+  expect(await lost).toBeInstanceOf(SessionExpiredError);
+  // the deadline came first: Redis may still hold the key
+  await waitFor(async () => (await admin.exists(s.key)) === 0, 'the key to expire', 3000);
+});
+
 it('is lost at the next heartbeat when its key is deleted', async () => {
   const s = await RedisSession.create(server.client(), { ttl: 0.9 });
   const lost = new Promise<SessionExpiredError>((resolve) => s.once('lost', resolve));

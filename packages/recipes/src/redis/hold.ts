@@ -70,7 +70,9 @@ export class RedisHold {
   /** Declare the hold lost. No-op once ended. */
   lose(reason: LostReason, cause: unknown): void {
     if (this.ended) return;
-    this.finish();
+    // Lost with the session: stay the session's tenant, so that a `close()` after the loss still
+    // releases what Redis may still record as ours (the key can outlive the loss by the margin).
+    this.finish(reason === 'key-deleted');
     const err = this.handlers.error(reason, cause);
     this.controller.abort(err);
     this.handlers.lost(err);
@@ -92,9 +94,9 @@ export class RedisHold {
     this.controller.abort(reason);
   }
 
-  private finish(): void {
+  private finish(leaveSession = true): void {
     this.ended = true;
-    this.removeTenant();
+    if (leaveSession) this.removeTenant();
     this.session.signal.removeEventListener('abort', this.onSessionEnd);
   }
 }

@@ -312,6 +312,22 @@ for i = 1, #all do out[#out + 1] = all[i] end
 return reply(out)
 `;
 
+/** Distinct guarded bodies defined as commands per client; more run with EVAL. */
+const GUARDED_SCRIPTS_MAX = 256;
+
+/** OWNER_GUARD_LUA, then `body` with KEYS and ARGV shadowed so it sees its own, numbered from 1. */
+function guardedLua(body: string): string {
+  return `${OWNER_GUARD_LUA}
+local __k, __a = {}, {}
+for i = 3, #KEYS do __k[#__k + 1] = KEYS[i] end
+for i = 3, #ARGV do __a[#__a + 1] = ARGV[i] end
+local __body = function(KEYS, ARGV)
+${body}
+end
+return {1, __body(__k, __a)}
+`;
+}
+
 const DEFINITIONS = {
   coordQAcquire: { numberOfKeys: 7, lua: Q_ACQUIRE },
   coordQRelease: { numberOfKeys: 7, lua: Q_RELEASE },
@@ -441,18 +457,14 @@ export class RedisScripts {
    */
   async guarded(holderKey: string, sessionKey: string, token: string, fence: bigint, body: string, keys: readonly string[], args: readonly Arg[]): Promise<{ ok: boolean; result: unknown }> {
     let name = this.guards.get(body);
+    if (!name && this.guards.size >= GUARDED_SCRIPTS_MAX) {
+      // Bounded: past that many distinct bodies, run the rest with plain EVAL.
+      const reply = (await this.redis.eval(guardedLua(body), keys.length + 2, holderKey, sessionKey, ...keys, token, fence.toString(), ...args)) as unknown[];
+      return Number(reply[0]) === 1 ? { ok: true, result: reply[1] } : { ok: false, result: undefined };
+    }
     if (!name) {
       name = 'coordGuard_' + createHash('sha1').update(body).digest('hex');
-      // Shadow KEYS and ARGV so the body sees its own, numbered from 1.
-      const lua = `${OWNER_GUARD_LUA}
-local __k, __a = {}, {}
-for i = 3, #KEYS do __k[#__k + 1] = KEYS[i] end
-for i = 3, #ARGV do __a[#__a + 1] = ARGV[i] end
-local __body = function(KEYS, ARGV)
-${body}
-end
-return {1, __body(__k, __a)}
-`;
+      const lua = guardedLua(body);
       if (typeof (this.redis as unknown as Record<string, unknown>)[name] !== 'function') this.redis.defineCommand(name, { lua });
       this.guards.set(body, name);
     }

@@ -289,6 +289,24 @@ describe('losing a held lock', () => {
     await b.unlock();
   });
 
+  it('close() after the session was lost still hands the lock over at once (before the key would expire)', async () => {
+    const s = await RedisSession.create(server.client(), { ttl: 3, safetyMarginMs: 1500 });
+    const a = new RedisMutex(s, 'mx/lost-close');
+    await a.lock();
+    const b = new RedisMutex(await session(10), 'mx/lost-close');
+    const pb = b.lock().then(() => Date.now());
+    await waitFor(async () => (await admin.zcard('coord:mutex:{mx/lost-close}:queue')) === 1, 'b queued');
+    const lost = new Promise<void>((resolve) => a.once('lost', () => resolve()));
+    s.pauseHeartbeats(true);
+    await lost;
+    const ttl = await admin.pttl(s.key);
+    expect(ttl).toBeGreaterThan(0); // Redis still records a's session and its lock
+    const expiresAt = Date.now() + ttl;
+    await s.close();
+    expect(await pb).toBeLessThan(expiresAt);
+    await b.unlock();
+  });
+
   it('session close() hands a held lock to the next waiter at once', async () => {
     const s = await session(30);
     const a = new RedisMutex(s, 'mx/close');

@@ -163,9 +163,10 @@ describe('inbox', () => {
 
 describe('recipes on ioredis-mock', () => {
   it('session: heartbeats keep the key; a deleted key makes it lost', async () => {
-    const s = await RedisSession.create(redis, { ttl: 0.6 });
+    const s = await RedisSession.create(redis, { ttl: 1 });
+    cleanup.push(() => s.close());
     expect(await redis.pttl(s.key)).toBeGreaterThan(0);
-    await new Promise((r) => setTimeout(r, 900));
+    await new Promise((r) => setTimeout(r, 1500)); // the test's subject is the passing of time
     expect(s.alive).toBe(true);
     const lost = new Promise<SessionExpiredError>((r) => s.once('lost', r));
     await redis.del(s.key);
@@ -199,7 +200,7 @@ describe('recipes on ioredis-mock', () => {
   });
 
   it('mutex: a holder record deleted by an operator is lost at the next heartbeat', async () => {
-    const s = await session(0.6);
+    const s = await session(1.5);
     const m = new RedisMutex(s, 'gone');
     await m.lock();
     const lost = new Promise<LockLostError>((r) => m.once('lost', r));

@@ -262,7 +262,7 @@ describe('losing a held lock', () => {
   });
 
   it('holder record deleted by an operator: the next heartbeat notices (lost, key-deleted)', async () => {
-    const s = await session(1);
+    const s = await session(2);
     const a = new RedisMutex(s, 'mx/deleted-hb');
     await a.lock();
     const lost = new Promise<LockLostError>((resolve) => a.once('lost', resolve));

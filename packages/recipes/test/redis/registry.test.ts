@@ -141,7 +141,7 @@ it('an instance whose heartbeats stop vanishes within its TTL, and watchers see 
 });
 
 it('a registration taken over by another session, or removed by an operator, is lost at the next heartbeat', async () => {
-  const a = registry({ ttl: 1 });
+  const a = registry({ ttl: 2 });
   const reg = await a.register({ service: 'own', id: 'x', address: 'a', port: 1 });
   const lost = new Promise<RegistrationLostError>((res) => reg.once('lost', res));
   const b = registry({ ttl: 5 });

@@ -24,6 +24,7 @@ import { watchService } from './watch-service';
 import { leaseService } from './lease-service';
 import { lockService } from './lock-service';
 import { electionService } from './election-service';
+import { httpEndpoints } from './http-endpoints';
 
 /** etcd adds this to --max-request-bytes for gRPC's own receive limit (grpcOverheadBytes). */
 const GRPC_OVERHEAD_BYTES = 512 * 1024;
@@ -173,6 +174,8 @@ async function startH2(
   // limitRequestSize would have made of them, and answer with grpc-go's text.
   const h2 = new H2GrpcServer({ messageBytesMax: limitBytes, oversized: (bytes, limit) => new OversizedRequest(bytes, limit) });
   for (const [name, impl] of services(m)) h2.addService(limited(name), impl);
+  const http1 = httpEndpoints(m);
+  h2.serveHttp1((socket) => http1.emit('connection', socket));
   const addresses: string[] = [];
   try {
     for (const u of listenUrls) {
@@ -193,8 +196,14 @@ async function startH2(
   // Callers hold a grpc.Server (server.ts); this one is never bound, and its shutdown
   // methods are the h2 server's.
   const facade = new grpc.Server();
-  facade.tryShutdown = (cb: (err?: Error) => void): void => h2.tryShutdown(cb);
-  facade.forceShutdown = (): void => h2.forceShutdown();
+  facade.tryShutdown = (cb: (err?: Error) => void): void => {
+    http1.closeAllConnections();
+    h2.tryShutdown(cb);
+  };
+  facade.forceShutdown = (): void => {
+    h2.forceShutdown();
+    http1.closeAllConnections();
+  };
   return { server: facade, addresses };
 }
 

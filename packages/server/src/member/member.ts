@@ -117,6 +117,8 @@ export class Member implements StateMachine {
   private readonly clusterIdText: string;
   private readonly memberIdText: string;
   private unlockDataDir: () => void = () => undefined;
+  /** For /metrics (etcd's names): monotonic counters since start. */
+  readonly counters = { leaderChanges: 0, snapshotsReceived: 0, snapshotsSent: 0 };
 
   private constructor(
     readonly config: MemberConfig,
@@ -212,7 +214,10 @@ export class Member implements StateMachine {
       clusterId: this.clusterId,
       onMessages: (msgs) => this.driver.step(msgs),
       onUnreachable: (id) => this.driver.reportUnreachable(id),
-      onSnapshotStatus: (id, s) => this.driver.reportSnapshot(id, s),
+      onSnapshotStatus: (id, s) => {
+        if (s === 'finish') this.counters.snapshotsSent++;
+        this.driver.reportSnapshot(id, s);
+      },
       onRemoved: () => this.removedFromCluster(),
     });
     for (const m of this.membership.list()) if (m.id !== this.memberId) this.network.addPeer(m.id, m.peerUrls);
@@ -253,6 +258,9 @@ export class Member implements StateMachine {
   }
   get isLeader(): boolean {
     return this.isLeaderNow;
+  }
+  get pendingProposals(): number {
+    return this.waiters.size;
   }
 
   header(revision?: bigint): PbHeader {
@@ -550,6 +558,7 @@ export class Member implements StateMachine {
   }
 
   installSnapshot(s: Snapshot): void {
+    this.counters.snapshotsReceived++;
     const d = decodeSnapshot(Buffer.from(s.data.buffer, s.data.byteOffset, s.data.byteLength));
     this.store = d.store;
     this.applier = new KvApplier(d.store, this.lessor);
@@ -568,6 +577,7 @@ export class Member implements StateMachine {
     this.lead = ss.lead;
     this.isLeaderNow = ss.role === 'leader';
     if (leaderChanged) {
+      if (ss.lead !== 0n) this.counters.leaderChanges++;
       this.waiters.leaderChanged();
       this.reads.leaderChanged(ss.lead !== 0n);
       if (ss.lead !== 0n) setImmediate(() => this.resubmitWaiting());

@@ -44,7 +44,7 @@ export class ListeningPeerNetwork implements PeerNetwork {
       this.o.listenPeerUrls.map(async (u) => {
         const url = new URL(u);
         if (url.protocol !== 'http:') throw new Error(`--listen-peer-urls: only http:// is supported (got ${u})`);
-        const server = http.createServer((req, res) => {
+        const server = http.createServer({ noDelay: true }, (req, res) => {
           if (!this.transport.handle(req, res)) {
             res.statusCode = 404;
             res.end('not found\n');

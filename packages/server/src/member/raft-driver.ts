@@ -95,6 +95,8 @@ export const fromWalEntry = (e: LogEntry): Entry => ({
   data: e.data,
 });
 
+const TRACE = process.env.COORD_RAFT_TRACE === '1';
+
 export class RaftDriver {
   readonly node: RawNode;
   private readonly storage: MemoryStorage;
@@ -161,6 +163,7 @@ export class RaftDriver {
   /** Deliver messages from peers. */
   step(msgs: readonly Message[]): void {
     if (this.stopped) return;
+    if (TRACE) process.stderr.write(`${performance.now().toFixed(1)} recv ${msgs.map((m) => m.type).join(',')}\n`);
     for (const m of msgs) {
       try {
         this.node.step(m);
@@ -228,6 +231,7 @@ export class RaftDriver {
 
   private async handle(rd: Ready): Promise<void> {
     const { wal } = this.o;
+    const t0 = TRACE ? performance.now() : 0;
     if (rd.softState) this.o.sm.onSoftState(rd.softState);
     if (rd.snapshot) await this.installSnapshot(rd.snapshot);
     if (rd.entries.length > 0 || rd.hardState) wal.append(rd.entries.map(toWalEntry), rd.hardState ?? undefined);
@@ -235,6 +239,7 @@ export class RaftDriver {
     // Figure 2: term, vote and entries are on stable storage before any message that
     // depends on them leaves. A commit-only change rides the next fdatasync.
     if (rd.mustSync) await wal.sync();
+    const t1 = TRACE ? performance.now() : 0;
     if (this.stopped) return;
     this.storage.append(rd.entries);
     if (rd.hardState) this.storage.setHardState(rd.hardState);
@@ -244,6 +249,10 @@ export class RaftDriver {
     this.node.advance(rd);
     this.o.sm.onApplied(this.applied);
     this.maybeSnapshot();
+    if (TRACE) {
+      const t2 = performance.now();
+      process.stderr.write(`${t0.toFixed(1)} ready: ents=${rd.entries.length} msgs=${rd.messages.map((m) => m.type).join(',')} committed=${rd.committedEntries.length} sync=${(t1 - t0).toFixed(2)}ms apply=${(t2 - t1).toFixed(2)}ms early=${rd.messagesMayPrecedePersist}\n`);
+    }
   }
 
   private send(msgs: readonly Message[]): void {

@@ -38,6 +38,8 @@ const DEFAULT_MESSAGE_BYTES_MAX = 4 * 1024 * 1024;
 const WINDOW_ALIGN_BYTES = 64 * 1024;
 const WINDOW_BYTES_MIN = 1024 * 1024;
 
+const H2_PREFACE_START = 'PRI * HTTP/2.0';
+
 export class H2GrpcServer implements ConnectionHandler, CallContext {
   readonly messageBytesMax: number;
   readonly oversized: ((bytes: number, limitBytes: number) => unknown) | undefined;
@@ -95,7 +97,7 @@ export class H2GrpcServer implements ConnectionHandler, CallContext {
 
   /** Listens on host:port (port 0 picks one); resolves with the bound address. */
   async listen(port: number, host: string): Promise<net.AddressInfo> {
-    const listener = net.createServer((socket) => this.accept(socket));
+    const listener = net.createServer((socket) => (this.http1 ? this.sniff(socket, this.http1) : this.accept(socket)));
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
       listener.listen(port, host, () => {
@@ -105,6 +107,31 @@ export class H2GrpcServer implements ConnectionHandler, CallContext {
     });
     this.listeners.push(listener);
     return listener.address() as net.AddressInfo;
+  }
+
+  /**
+   * Plain HTTP/1.x on the same port (etcd's /health, /version, /metrics), told apart by the
+   * first bytes: an HTTP/2 client starts with the "PRI * HTTP/2.0" preface (RFC 9113 §3.4).
+   */
+  private http1: ((socket: net.Socket) => void) | undefined;
+
+  serveHttp1(handler: (socket: net.Socket) => void): void {
+    this.http1 = handler;
+  }
+
+  private sniff(socket: net.Socket, http1: (socket: net.Socket) => void): void {
+    // A client that connects and says nothing is dropped, as the HTTP/2 preface timeout would.
+    const silent = setTimeout(() => socket.destroy(), this.connectionOptions.prefaceTimeoutMs ?? 10_000);
+    socket.once('close', () => clearTimeout(silent));
+    socket.once('data', (first: Buffer) => {
+      clearTimeout(silent);
+      socket.pause();
+      socket.unshift(first);
+      const probe = first.toString('latin1', 0, Math.min(first.length, H2_PREFACE_START.length));
+      if (H2_PREFACE_START.startsWith(probe)) this.accept(socket);
+      else http1(socket);
+      socket.resume();
+    });
   }
 
   /** Serves HTTP/2 on a connected socket (also for tests and other listeners). */

@@ -326,7 +326,11 @@ describe('without a leader', () => {
       return s.leader === 0n ? s : undefined;
     });
     expect(status.errors).toContain('etcdserver: no leader');
-    const e = await rejection(lone.memberPromote(id));
+    // A follower forwards a promotion to the leader, waiting for one up to etcd's request
+    // timeout (5 s + 2 election timeouts = 7 s), then answers "no leader". The call's deadline
+    // must outlast that wait: with a shorter one, the client's deadline and the server's answer
+    // race.
+    const e = await rejection(lone.memberPromote(id, { timeoutMs: 15000 }));
     expect(e).toBeInstanceOf(NoLeaderError);
     expect(e.message).toBe('etcdserver: no leader');
     expect(e.code).toBe(Status.UNAVAILABLE);

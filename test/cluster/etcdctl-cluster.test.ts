@@ -192,6 +192,7 @@ describeGated(`etcdctl cluster commands: etcd cluster vs ${targetKind} cluster [
     await both({ args: (s) => ['member', 'promote', hexId(s, 'm4')], code: 1 }); // no longer a learner
 
     // Remove it: the process exits by itself (code 0) on both sides.
+    for (const s of [ref, tgt]) s.m4!.removed = true;
     await both({ args: (s) => ['member', 'remove', hexId(s, 'm4')], retryWhile: /unhealthy cluster/ });
     await eachSide(async (s) => {
       const exit = await within(s.m4!.proc.waitExit(), 15_000);

@@ -47,7 +47,11 @@ describe(`3-member cluster failover (${kind})`, () => {
 
   afterEach(async () => {
     await Promise.all(loads.map((l) => l.stop()));
+    // A member that died without the test killing it (a crash, or something else on the
+    // machine killing our processes) is named here, not only seen as refused connections.
+    const unexpected = cluster?.takeUnexpectedExits() ?? [];
     await cluster?.heal();
+    expect(unexpected).toEqual([]);
   }, 60_000);
 
   afterAll(async () => {

@@ -58,11 +58,14 @@ describe(`membership changes on a compacted log (${kind})`, () => {
 
   afterEach(async () => {
     await Promise.all(loads.map((l) => l.stop()));
+    const unexpected = cluster?.takeUnexpectedExits() ?? [];
     // A scenario that failed before promoting its learner must not fail the next one too.
     for (const m of cluster?.serving() ?? []) {
       const learner = await m.status(2000).then((s) => s.isLearner, () => false);
       if (learner) await cluster.promote(m, 10_000).catch(() => undefined);
     }
+    // A member that died without the test causing it is named here.
+    expect(unexpected).toEqual([]);
   }, 30_000);
 
   afterAll(async () => {

@@ -26,11 +26,15 @@
  * - A start that fails because a port was taken meanwhile is retried once with fresh
  *   ports and empty data dirs.
  * - Process control: kill() (SIGKILL), pause()/resume() (SIGSTOP/SIGCONT), stop() (SIGTERM,
- *   then SIGKILL after 10 s), restart() (same flags and data dir, waits until ready).
+ *   then SIGKILL after 10 s), restart() (same flags and data dir, waits until ready). An
+ *   exit the harness did not cause (a crash, or another process on the machine killing
+ *   ours) is recorded; takeUnexpectedExits() lets a suite name it instead of failing on
+ *   refused connections.
  * - leader(): asks every running, unpaused member for Maintenance.Status; a member is
  *   the leader when it says so (status.leader = its own header.member_id); if two say so
- *   (a just-resumed old leader that has not heard of the new term), the higher raft term
- *   wins.
+ *   (a just-resumed old leader that has not heard of the new term), the one most members
+ *   follow wins, then the higher reported term. etcd's Status.raftTerm is the term of the
+ *   last applied entry, so right after an election it may lag: termAbove() waits.
  * - destroy(): SIGKILL every process (a paused one too: SIGKILL needs no SIGCONT), remove
  *   every data dir, close every gRPC channel.
  */
@@ -190,6 +194,7 @@ export class ClusterMember {
   /** SIGKILL; resolves when the process has exited. */
   async kill(): Promise<void> {
     this.paused = false;
+    this.exitExpected = true;
     await this.proc.kill('SIGKILL');
   }
 
@@ -201,26 +206,46 @@ export class ClusterMember {
     this.paused = true;
   }
 
-  /** SIGCONT after pause(). */
+  /** SIGCONT after pause() (a no-op if the process has gone meanwhile). */
   resume(): void {
     const pid = this.proc.pid;
     if (!this.paused || pid === undefined) throw new Error(`resume: ${this.label} is not paused`);
-    process.kill(pid, 'SIGCONT');
     this.paused = false;
+    if (this.proc.running) process.kill(pid, 'SIGCONT');
   }
 
   /** SIGTERM (SIGKILL after 10 s); resolves with the exit. */
   async stop(): Promise<void> {
     if (this.paused) this.resume();
+    this.exitExpected = true;
     await this.proc.stop();
   }
 
   /** Start again on the same name, ports, flags and data dir; resolves once it is ready. */
   async restart(): Promise<this> {
     if (this.paused) this.resume();
-    await this.proc.restart();
+    await this.start();
     return this;
   }
+
+  /**
+   * Spawns the process (first start or again) and waits until it is ready. An exit that
+   * the harness did not cause (kill, stop, removal) is recorded in `unexpectedExits`.
+   */
+  async start(): Promise<void> {
+    this.exitExpected = false;
+    const started = this.proc.restart();
+    void this.proc.waitExit().then((exit) => {
+      if (!this.exitExpected && !this.removed) {
+        this.unexpectedExits.push(`${this.label} exited by itself or was killed by someone else: code=${exit.code} signal=${exit.signal}`);
+      }
+    });
+    await started;
+  }
+
+  /** Exits the harness did not cause (a crash, or another process killing ours). */
+  readonly unexpectedExits: string[] = [];
+  private exitExpected = false;
 
   /**
    * The sum of every sample of Prometheus metric `name` (all label sets) on the member's
@@ -320,7 +345,7 @@ export class Cluster {
       for (let i = 0; i < opts.size; i++) plans.push(await c.plan());
       const initialCluster = plans.map((p) => `${p.name}=http://127.0.0.1:${p.peerPort}`).join(',');
       const members = plans.map((p) => c.makeMember(p, initialCluster, 'new'));
-      const started = await Promise.allSettled(members.map((m) => m.proc.restart()));
+      const started = await Promise.allSettled(members.map((m) => m.start()));
       const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (!failed) {
         c.members.push(...members);
@@ -573,7 +598,7 @@ export class Cluster {
     const m = this.makeMember(p, initialCluster, 'existing');
     m.id = id;
     this.members.push(m);
-    await m.proc.restart();
+    await m.start();
     return m;
   }
 
@@ -633,6 +658,11 @@ export class Cluster {
   /** Starts every stopped member again, concurrently (a quorum must come up together). */
   async startAll(): Promise<void> {
     await Promise.all(this.members.filter((m) => !m.running).map((m) => m.restart()));
+  }
+
+  /** Every exit of a member the harness did not cause since the last call, with its code or signal. */
+  takeUnexpectedExits(): string[] {
+    return [...this.members, ...this.removedMembers].flatMap((m) => m.unexpectedExits.splice(0));
   }
 
   /** Resumes paused members and restarts stopped ones (after a test that failed midway). */

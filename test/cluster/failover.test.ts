@@ -50,6 +50,7 @@ describe(`3-member cluster failover (${kind})`, () => {
     // A member that died without the test killing it (a crash, or something else on the
     // machine killing our processes) is named here, not only seen as refused connections.
     const unexpected = cluster?.takeUnexpectedExits() ?? [];
+    if (unexpected.length > 0) console.log(`unexpected exits: ${unexpected.join('; ')}\n${cluster.logs(3000)}`);
     await cluster?.heal();
     expect(unexpected).toEqual([]);
   }, 60_000);

@@ -59,6 +59,7 @@ describe(`membership changes on a compacted log (${kind})`, () => {
   afterEach(async () => {
     await Promise.all(loads.map((l) => l.stop()));
     const unexpected = cluster?.takeUnexpectedExits() ?? [];
+    if (unexpected.length > 0) console.log(`unexpected exits: ${unexpected.join('; ')}\n${cluster.logs(3000)}`);
     // A scenario that failed before promoting its learner must not fail the next one too.
     for (const m of cluster?.serving() ?? []) {
       const learner = await m.status(2000).then((s) => s.isLearner, () => false);

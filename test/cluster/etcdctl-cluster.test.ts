@@ -2,10 +2,9 @@
  * Differential test of etcdctl's cluster commands: a 3-member etcd cluster against a
  * 3-member coord cluster, the same commands on both, outputs compared after normalization.
  *
- * GATED: runs only with CLUSTER_DIFF=1 (coord's multi-member clusters are being wired; the
- * gate goes once they work). CLUSTER_DIFF=1 CLUSTER_DIFF_TARGET=etcd compares etcd with a
- * second etcd cluster, which validates the scenario and the normalization; that must
- * always pass. CLUSTER_DIFF_DUMP=1 prints the reference's normalized transcript.
+ * CLUSTER_DIFF_TARGET=etcd compares etcd with a second etcd cluster, which validates the
+ * scenario and the normalization; that must always pass. CLUSTER_DIFF_DUMP=1 prints the
+ * reference's normalized transcript.
  *
  * Goal: the commands operators run against a cluster (member list in every format, member
  * add --learner, member promote and its refusals, member remove, endpoint status and
@@ -32,7 +31,6 @@ import { etcdctl, EtcdctlResult } from '../harness/etcdctl';
 import type { Normalized } from '../harness/normalize';
 import { sleep } from '../harness/proc';
 
-const GATED = process.env.CLUSTER_DIFF !== '1';
 /** CLUSTER_DIFF_TARGET=coord (default) or etcd. */
 const targetKind: ClusterKind = process.env.CLUSTER_DIFF_TARGET ? clusterKind('CLUSTER_DIFF_TARGET') : 'coord';
 const DUMP = process.env.CLUSTER_DIFF_DUMP === '1';
@@ -81,9 +79,7 @@ interface Cmd {
   learn?: (s: Side, r: EtcdctlResult) => void;
 }
 
-const describeGated = GATED ? describe.skip : describe;
-
-describeGated(`etcdctl cluster commands: etcd cluster vs ${targetKind} cluster [gated: CLUSTER_DIFF=1]`, () => {
+describe(`etcdctl cluster commands: etcd cluster vs ${targetKind} cluster`, () => {
   let ref: Side;
   let tgt: Side;
 
@@ -220,7 +216,3 @@ describeGated(`etcdctl cluster commands: etcd cluster vs ${targetKind} cluster [
     await both({ args: () => ['move-leader'], on: all, code: 128 });
   }, 60_000);
 });
-
-if (GATED) {
-  test.skip('etcdctl-cluster.test.ts is gated: set CLUSTER_DIFF=1 to compare an etcd cluster with a coord cluster (CLUSTER_DIFF_TARGET=etcd: with a second etcd cluster)', () => undefined);
-}

@@ -48,9 +48,9 @@ import { Member, MemberSpec, sleep } from './proc';
 
 export type ClusterKind = 'etcd' | 'coord';
 
-/** CLUSTER_TEST_TARGET (etcd by default). */
+/** CLUSTER_TEST_TARGET (coord by default; etcd validates the tests). */
 export function clusterKind(envVar = 'CLUSTER_TEST_TARGET'): ClusterKind {
-  const v = (process.env[envVar] || 'etcd').trim().toLowerCase();
+  const v = (process.env[envVar] || 'coord').trim().toLowerCase();
   if (v !== 'coord' && v !== 'etcd') throw new Error(`${envVar} must be "coord" or "etcd", got ${JSON.stringify(v)}`);
   return v;
 }

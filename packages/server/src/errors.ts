@@ -68,6 +68,7 @@ export const ERRORS = {
   timeoutDueToConnectionLost: spec(GrpcCode.Unavailable, 'etcdserver: request timed out, possibly due to connection lost', true),
   unhealthy: spec(GrpcCode.Unavailable, 'etcdserver: unhealthy cluster', true),
   corrupt: spec(GrpcCode.DataLoss, 'etcdserver: corrupt cluster'),
+  learnerNotSupported: spec(GrpcCode.Unavailable, 'etcdserver: rpc not supported for learner', true),
   badLeaderTransferee: spec(GrpcCode.FailedPrecondition, 'etcdserver: bad leader transferee'),
   unimplemented: spec(GrpcCode.Unimplemented, 'etcdserver: not implemented in coord yet'),
 } as const;

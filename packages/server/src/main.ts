@@ -26,7 +26,9 @@ export async function runServer(argv: readonly string[], env: NodeJS.ProcessEnv 
   let running: Awaited<ReturnType<typeof startServer>>;
   // etcd: a member removed from the cluster stops ("the member has been permanently removed from the cluster").
   const onRemoved = (): void => {
-    void running?.stop().finally(() => process.exit(0));
+    // Possibly before startServer returned (a removed member restarted): then there is nothing to stop gracefully.
+    const stopping = running ? running.stop() : Promise.resolve();
+    void stopping.finally(() => process.exit(0));
   };
   try {
     running = await startServer(config, log, { onRemoved });

@@ -3,8 +3,8 @@
  * with client and peer URLs on free ports, a unique --initial-cluster-token, data dirs in one
  * temporary directory; everything killed and removed by `stop()`.
  *
- * Target-switchable: `CLUSTER_TEST_TARGET=etcd` (default) runs /usr/bin/etcd (or $ETCD_BIN);
- * `CLUSTER_TEST_TARGET=coord` runs `node packages/server/dist/main.js` with exactly the same
+ * Target-switchable: `CLUSTER_TEST_TARGET=coord` (default) runs `node packages/server/dist/main.js`;
+ * `CLUSTER_TEST_TARGET=etcd` runs /usr/bin/etcd (or $ETCD_BIN) with exactly the same
  * etcd flags (coord takes etcd's flag names). Used by packages/cli/test/cluster-membership.test.ts
  * and packages/client/test/cluster-membership.test.ts.
  */
@@ -21,7 +21,7 @@ export const COORD_SERVER_MAIN = path.resolve(__dirname, '..', '..', '..', 'serv
 
 /** The implementation under test, from CLUSTER_TEST_TARGET. */
 export function clusterTarget(): ClusterTarget {
-  const t = process.env.CLUSTER_TEST_TARGET ?? 'etcd';
+  const t = process.env.CLUSTER_TEST_TARGET || 'coord';
   if (t !== 'etcd' && t !== 'coord') throw new Error(`CLUSTER_TEST_TARGET must be etcd or coord, got ${JSON.stringify(t)}`);
   return t;
 }

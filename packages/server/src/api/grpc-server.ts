@@ -18,7 +18,7 @@ import { checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxnInterva
 import type { PbCompactionRequest, PbDeleteRangeRequest, PbHeader, PbPutRequest, PbRangeRequest, PbTxnRequest } from './pb';
 import { int64 } from './pb';
 import { EtcdError } from '../errors';
-import { limitRequestSize, OversizedRequest, unary } from './grpc-util';
+import { limitRequestSize, OversizedRequest, toServiceError, unary } from './grpc-util';
 import { H2GrpcServer } from './h2/server';
 import { watchService } from './watch-service';
 import { leaseService } from './lease-service';
@@ -141,7 +141,7 @@ const DEFAULT_TRANSPORT: GrpcTransport = 'h2';
 
 /** Every service the member serves, by its proto name. */
 function services(m: Member): [string, grpc.UntypedServiceImplementation][] {
-  return [
+  const all: [string, grpc.UntypedServiceImplementation][] = [
     ['etcdserverpb.KV', kvService(m)],
     ['etcdserverpb.Maintenance', maintenanceService(m)],
     ['etcdserverpb.Cluster', clusterService(m)],
@@ -150,6 +150,30 @@ function services(m: Member): [string, grpc.UntypedServiceImplementation][] {
     ['v3lockpb.Lock', lockService(m)],
     ['v3electionpb.Election', electionService(m)],
   ];
+  return all.map(([name, impl]) => [name, refuseOnLearner(m, name, impl)]);
+}
+
+/**
+ * etcd's learner rule (v3rpc interceptor, isRPCSupportedForLearner): a learner answers only
+ * Status, serializable Range (and, in coord, MemberList, which etcd 3.5 also allows);
+ * everything else, streams included, gets "etcdserver: rpc not supported for learner".
+ */
+function refuseOnLearner(m: Member, service: string, impl: grpc.UntypedServiceImplementation): grpc.UntypedServiceImplementation {
+  const out: grpc.UntypedServiceImplementation = {};
+  for (const [method, handler] of Object.entries(impl)) {
+    const h = handler as (...args: unknown[]) => unknown;
+    const supported = (req: unknown): boolean =>
+      (service === 'etcdserverpb.Maintenance' && method === 'Status') ||
+      (service === 'etcdserverpb.Cluster' && method === 'MemberList') ||
+      (service === 'etcdserverpb.KV' && method === 'Range' && (req as PbRangeRequest | undefined)?.serializable === true);
+    out[method] = ((call: { request?: unknown; destroy?(e: Error): void; emit?(ev: string, e: Error): void }, callback?: grpc.sendUnaryData<unknown>) => {
+      if (!m.isLearnerNow || supported(call.request)) return h(call, callback);
+      const err = toServiceError(new EtcdError('learnerNotSupported'));
+      if (callback) return callback(err);
+      (call as unknown as { destroy(e: Error): void }).destroy(err);
+    }) as grpc.UntypedHandleCall;
+  }
+  return out;
 }
 
 function listenHost(url: URL): string {

@@ -60,6 +60,10 @@ const PROPOSALS_PENDING_MAX = 5000;
 const LEASE_CHECK_INTERVAL_MS = 500;
 /** Revokes proposed per check (etcd: leaseRevokeRate 1000/s). */
 const LEASE_REVOKES_PER_CHECK_MAX = 500;
+/** How long a member that applied its own removal keeps running (to answer the request that removed it). */
+const REMOVED_STOP_DELAY_MS = 1000;
+/** A database page: the least a member reports as its database size. */
+const DB_PAGE_BYTES = 4096;
 /** The member speaks the etcd 3.4 API. */
 export const SERVER_VERSION = '3.4.0';
 
@@ -182,7 +186,9 @@ export class Member implements StateMachine {
       member.leaseTimer = setInterval(() => member.revokeExpiredLeases(), LEASE_CHECK_INTERVAL_MS);
       member.leaseTimer.unref();
       member.driver.start();
-      await member.waitUntilReady();
+      // etcd: a member removed from the cluster stops at once, also when restarted on its data dir.
+      if (member.membership.isRemoved(member.memberId)) setImmediate(() => member.removedFromCluster());
+      else await member.waitUntilReady();
       log(`recovered: applied index ${member.driver.appliedIndex}, revision ${member.store.rev}, ${member.store.keyCount} keys`);
       return member;
     } catch (err) {
@@ -259,6 +265,10 @@ export class Member implements StateMachine {
   get isLeader(): boolean {
     return this.isLeaderNow;
   }
+  /** This member is a learner now (it receives the log but does not vote or serve most RPCs). */
+  get isLearnerNow(): boolean {
+    return this.membership.get(this.memberId)?.isLearner ?? false;
+  }
   get pendingProposals(): number {
     return this.waiters.size;
   }
@@ -285,7 +295,8 @@ export class Member implements StateMachine {
   }
 
   status(): { dbSize: bigint; dbSizeInUse: bigint; raftIndex: bigint; raftTerm: bigint; appliedIndex: bigint; leader: bigint; isLearner: boolean } {
-    const size = BigInt(this.store.sizeBytes());
+    // etcd reports its backend file's size, never 0 (etcdctl's JSON omits zero fields): one page of overhead on our estimate.
+    const size = BigInt(this.store.sizeBytes() + DB_PAGE_BYTES);
     return {
       dbSize: size,
       dbSizeInUse: size,
@@ -400,10 +411,10 @@ export class Member implements StateMachine {
   }
 
   /** A peer RPC to the current leader; "no leader" when none is known. */
-  private async toLeader<T>(route: string, body: unknown): Promise<T> {
+  private async toLeader<T>(route: string, body: unknown, timeoutMs = this.config.electionTimeoutMs * 2): Promise<T> {
     const lead = this.lead;
     if (lead === 0n || !this.network) throw new EtcdError('noLeader');
-    const answer = (await this.network.request(lead, route, body, this.config.electionTimeoutMs * 2).catch(() => {
+    const answer = (await this.network.request(lead, route, body, timeoutMs).catch(() => {
       throw new EtcdError(this.lead === lead ? 'timeout' : 'leaderChanged');
     })) as { error?: string; detail?: string } & T;
     if (answer && typeof answer === 'object' && typeof answer.error === 'string') throw remoteError(answer.error, answer.detail);
@@ -534,7 +545,9 @@ export class Member implements StateMachine {
         this.membership.remove(cc.nodeId);
         if (cc.nodeId === this.memberId) {
           if (requestId !== undefined) this.waiters.trigger(requestId, this.membership.list());
-          setImmediate(() => this.removedFromCluster());
+          // Stop a moment later, so the answer to the MemberRemove that removed us (ours or a
+          // forwarded one) still leaves, and the others hear from us once more.
+          setTimeout(() => this.removedFromCluster(), REMOVED_STOP_DELAY_MS).unref();
           return;
         }
         this.network?.removePeer(cc.nodeId);
@@ -634,7 +647,8 @@ export class Member implements StateMachine {
   private async clusterOp(op: ClusterOp): Promise<unknown> {
     this.checkRunning();
     if (this.isLeaderNow) return decodeClusterResult(await this.clusterOpOnLeader(op));
-    return decodeClusterResult(await this.toLeader<ClusterResultJson>('/coord/cluster', op));
+    // A membership change may wait for a previous one to apply: give it etcd's whole request timeout.
+    return decodeClusterResult(await this.toLeader<ClusterResultJson>('/coord/cluster', op, 5000 + 2 * this.config.electionTimeoutMs));
   }
 
   private async clusterOpOnLeader(op: ClusterOp): Promise<ClusterResultJson> {

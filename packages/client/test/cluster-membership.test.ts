@@ -268,7 +268,8 @@ describe('a real fourth member: learner, catch-up, promotion, removal', () => {
     });
     const voter = promoted.members.find((m) => m.id === added.member.id) as Member;
     expect(voter).toEqual({ id: added.member.id, name: 'm4', peerURLs: [peerUrl], clientURLs: [m4.clientUrl], isLearner: false });
-    expect((await direct.status()).isLearner).toBe(false);
+    // The promoted member applies its promotion when the commit reaches it (a promotable learner may still lag by up to 10%).
+    await waitFor('the promoted member to see itself as a voter', async () => ((await direct.status()).isLearner ? undefined : true));
 
     const removed = await client.memberRemove(added.member.id);
     expect(removed.members.map((m) => m.id)).not.toContain(added.member.id);

@@ -77,7 +77,8 @@ export function maintenanceService(m: Member): grpc.UntypedServiceImplementation
         raftIndex: String(s.raftIndex),
         raftTerm: String(s.raftTerm),
         raftAppliedIndex: String(s.appliedIndex),
-        errors: [],
+        // etcd 3.4 lists its alarms and, without a leader, "etcdserver: no leader".
+        errors: s.leader === 0n ? ['etcdserver: no leader'] : [],
         dbSizeInUse: String(s.dbSizeInUse),
         isLearner: s.isLearner,
       };

@@ -26,16 +26,22 @@ export async function runClusterOp(m: Member, op: ClusterOp): Promise<{ member?:
   }
 }
 
+/**
+ * etcd's types.NewURLs: trimmed, scheme http/https/unix/unixs (any case), "host:port"
+ * authority, no path (a query is allowed). Parsed by hand: WHATWG URL cannot tell
+ * "http://h:1" from "http://h:1/", and Go's url.Parse can.
+ */
+const URL_PARTS = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/;
+const HOST_PORT = /^(\[[^\]]*\]|[^:[\]]*):[^:]*$/;
+
 function checkUrls(urls: readonly string[]): void {
   if (urls.length === 0) throw new EtcdError('memberBadURLs');
-  for (const u of urls) {
-    let parsed: URL;
-    try {
-      parsed = new URL(u);
-    } catch {
-      throw new EtcdError('memberBadURLs');
-    }
-    if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.port === '' || (parsed.pathname !== '/' && parsed.pathname !== '')) throw new EtcdError('memberBadURLs');
+  for (const raw of urls) {
+    const m = URL_PARTS.exec(raw.trim());
+    if (!m) throw new EtcdError('memberBadURLs');
+    const [, scheme, authority, path] = m;
+    if (!['http', 'https', 'unix', 'unixs'].includes(scheme.toLowerCase())) throw new EtcdError('memberBadURLs');
+    if (!HOST_PORT.test(authority) || path !== '') throw new EtcdError('memberBadURLs');
   }
 }
 
@@ -80,9 +86,10 @@ async function remove(m: Member, id: bigint): Promise<MemberInfo[]> {
 }
 
 async function update(m: Member, id: bigint, peerUrls: string[]): Promise<MemberInfo[]> {
-  checkUrls(peerUrls);
+  // etcd's MemberUpdate looks the member up before it looks at the URLs.
   const membership = m.membershipView();
   if (!membership.get(id)) throw new EtcdError('memberNotFound');
+  checkUrls(peerUrls);
   if (membership.peerUrlOwner(peerUrls, id)) throw new EtcdError('peerURLExist');
   await m.proposeRequest({ member_peer_urls_set: { member_id: String(id), peer_urls: peerUrls } });
   return m.membershipView().list();

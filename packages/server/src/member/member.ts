@@ -226,7 +226,7 @@ export class Member implements StateMachine {
       },
       onRemoved: () => this.removedFromCluster(),
     });
-    for (const m of this.membership.list()) if (m.id !== this.memberId) this.network.addPeer(m.id, m.peerUrls);
+    for (const m of this.membership.list()) if (m.id !== this.memberId) this.setPeer(m.id, m.peerUrls);
     const net = this.network;
     // Peer RPC handlers answer etcd errors as values ({ error }), so the forwarding member re-raises the same error.
     const route = (p: string, handler: (body: unknown) => Promise<unknown>): void =>
@@ -243,6 +243,19 @@ export class Member implements StateMachine {
       return { ttl: String(t.ttl), granted: String(t.granted), keys: t.keys.map((k) => k.toString('base64')) };
     });
     route('/coord/cluster', async (body) => this.clusterOpOnLeader(body as ClusterOp));
+  }
+
+  /**
+   * Points the network at a member's peer URLs. A URL the transport cannot use (etcd also
+   * accepts unix:// and https:// peer URLs; coord's transport speaks http:// only) is logged,
+   * never thrown: this runs while applying the log, which must not fail.
+   */
+  private setPeer(id: bigint, urls: readonly string[]): void {
+    try {
+      this.network?.addPeer(id, urls);
+    } catch (err) {
+      process.stderr.write(`coord: cannot reach member ${id.toString(16)} at ${urls.join(',')}: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
   }
 
   private removedFromCluster(): void {
@@ -520,7 +533,7 @@ export class Member implements StateMachine {
       const id = int64(r.member_peer_urls_set.member_id);
       const urls = r.member_peer_urls_set.peer_urls ?? [];
       this.membership.setPeerUrls(id, urls);
-      if (id !== this.memberId) this.network?.updatePeer(id, urls);
+      if (id !== this.memberId) this.setPeer(id, urls);
       return {};
     } else {
       // A request this version does not know must not be skipped silently.
@@ -557,7 +570,7 @@ export class Member implements StateMachine {
       } else {
         const peerUrls = ctx.peerUrls ?? [];
         this.membership.add({ id: cc.nodeId, name: '', peerUrls, clientUrls: [], isLearner: cc.type === 'addLearner' });
-        if (cc.nodeId !== this.memberId) this.network?.addPeer(cc.nodeId, peerUrls);
+        if (cc.nodeId !== this.memberId) this.setPeer(cc.nodeId, peerUrls);
       }
     }
     if (requestId !== undefined) {
@@ -579,7 +592,8 @@ export class Member implements StateMachine {
     for (const l of this.lessor.all()) this.expiry.refresh(l.id, l.ttlSeconds, this.config.electionTimeoutMs);
     const before = new Set(this.membership.list().map((m) => m.id));
     this.membership = d.membership;
-    for (const m of d.membership.list()) if (m.id !== this.memberId) (before.has(m.id) ? this.network?.updatePeer(m.id, m.peerUrls) : this.network?.addPeer(m.id, m.peerUrls));
+    for (const m of d.membership.list()) if (m.id !== this.memberId) this.setPeer(m.id, m.peerUrls);
+    for (const id of before) if (!d.membership.has(id) && id !== this.memberId) this.network?.removePeer(id);
     // Watchers were synced to the old store: catch them up from the new one (etcd's watchable store restore).
     this.watchHub.restored();
   }

@@ -85,7 +85,8 @@ export function maintenanceService(m: Member): grpc.UntypedServiceImplementation
     }),
     MoveLeader: unary(async (r: { targetID?: string }) => {
       await m.moveLeader(int64(r.targetID));
-      return { header: m.header() };
+      // etcd 3.4 answers MoveLeader without a header (etcdctl -w json prints "{}").
+      return {};
     }),
     HashKV: unary((r: { revision?: string }) => {
       const h = m.hashKV(int64(r.revision));

@@ -65,9 +65,11 @@ async function add(m: Member, peerUrls: string[], isLearner: boolean): Promise<{
     const voters = m.raftConfiguration().voters;
     if (activeVoters(m, voters) < quorum(voters.length + 1)) throw new EtcdError('memberNotEnoughStarted');
   }
-  // etcd membership.NewMember: the peer URLs, the cluster token and the current time in seconds.
-  const id = computeMemberId(peerUrls, m.config.initialClusterToken + String(Math.floor(Date.now() / 1000)));
-  if (membership.has(id) || membership.isRemoved(id)) throw new EtcdError('memberExist');
+  // etcd membership.NewMember hashes the peer URLs and the time in seconds; milliseconds and a
+  // retry here, so that re-adding the same URLs right after a removal gets a fresh ID (a
+  // removed ID can never come back).
+  let id = 0n;
+  for (let salt = Date.now(); id === 0n || membership.has(id) || membership.isRemoved(id); salt++) id = computeMemberId(peerUrls, String(salt));
   const members = await m.proposeConfChange(isLearner ? 'addLearner' : 'addNode', id, peerUrls);
   const member = members.find((x) => x.id === id)!;
   return { member, members };

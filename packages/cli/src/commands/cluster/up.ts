@@ -22,14 +22,28 @@ export default class ClusterUp extends Command {
     'data-dir': Flags.string({ description: 'directory holding one data dir per member', default: './cluster.coord' }),
     'heartbeat-interval': Flags.integer({ description: 'passed to every member (ms)', default: 100 }),
     'election-timeout': Flags.integer({ description: 'passed to every member (ms)', default: 1000 }),
+    'client-ports': Flags.string({ description: 'comma-separated client ports, one per member (default 2379,22379,32379,...)' }),
+    'peer-ports': Flags.string({ description: 'comma-separated peer ports, one per member (default 2380,22380,32380,...)' }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(ClusterUp);
-    const members = Array.from({ length: flags.size }, (_, k) => {
-      const i = k + 1;
-      return { name: `n${i}`, client: `http://127.0.0.1:${portFor(i, 2379)}`, peer: `http://127.0.0.1:${portFor(i, 2380)}` };
-    });
+    const ports = (flag: 'client-ports' | 'peer-ports', base: number): number[] => {
+      const given = flags[flag];
+      if (given === undefined) return Array.from({ length: flags.size }, (_, k) => portFor(k + 1, base));
+      const list = given.split(',').map((p) => Number(p.trim()));
+      if (list.length !== flags.size || list.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
+        this.error(`--${flag} needs ${flags.size} port numbers (one per member), got ${JSON.stringify(given)}`, { exit: 1 });
+      }
+      return list;
+    };
+    const clientPorts = ports('client-ports', 2379);
+    const peerPorts = ports('peer-ports', 2380);
+    const members = Array.from({ length: flags.size }, (_, k) => ({
+      name: `n${k + 1}`,
+      client: `http://127.0.0.1:${clientPorts[k]}`,
+      peer: `http://127.0.0.1:${peerPorts[k]}`,
+    }));
     const initialCluster = members.map((m) => `${m.name}=${m.peer}`).join(',');
     const serverMain = require.resolve('@coord/server/dist/main.js');
     const children: ChildProcess[] = [];

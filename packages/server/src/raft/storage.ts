@@ -152,7 +152,10 @@ export class MemoryStorage implements LogStorage {
     const from = first > entries[0].index ? entries.slice(Number(first - entries[0].index)) : entries;
     const start = from[0].index;
     assert(start <= this.lastIndex() + 1n, `append at ${start} leaves no gap after ${this.lastIndex()}`);
-    this.ents = this.ents.slice(0, Number(start - this.offset()));
+    // In place: copying the whole log on every append made each one O(log length) (1.8 ms at
+    // 100k entries, on every member for every batch). Only a conflicting suffix is cut off.
+    const keep = Number(start - this.offset());
+    if (keep < this.ents.length) this.ents.length = keep;
     for (const e of from) this.ents.push(e);
     assert(this.lastIndex() === last, 'append ends at the last appended entry');
   }

@@ -96,6 +96,13 @@ export interface WalOptions {
   segmentBytesMax?: number;
   /** Zero-fill the current segment ahead of the write offset in the background. Default true. */
   preallocate?: boolean;
+  /**
+   * Open segments with O_DSYNC, so each write is durable when it returns, instead of a write
+   * followed by fdatasync. Default true: one trip to the thread pool per group commit instead
+   * of two (measured: the hop between write and fdatasync cost 0.6–1.2 ms per commit on a
+   * loaded 2-CPU machine; a bare O_DSYNC write 216–278 µs vs 335–340 µs for write+fdatasync).
+   */
+  dsync?: boolean;
 }
 
 export interface WalSnapshotMarker {
@@ -194,6 +201,7 @@ interface WalState {
   readonly metadata: WalMetadata;
   readonly segmentBytesMax: number;
   readonly preallocate: boolean;
+  readonly dsync: boolean;
   readonly segments: Segment[];
   readonly fh: fsp.FileHandle;
   readonly writeOffset: number;
@@ -359,11 +367,19 @@ function scanSegment(
   }
 }
 
+/** fs.open flags for a segment: 'w+' or 'r+', with O_DSYNC when every write must be durable on return. */
+function openFlags(mode: 'w+' | 'r+', dsync: boolean): string | number {
+  if (!dsync) return mode;
+  const c = fs.constants;
+  return mode === 'w+' ? c.O_RDWR | c.O_CREAT | c.O_TRUNC | c.O_DSYNC : c.O_RDWR | c.O_DSYNC;
+}
+
 export class Wal {
   private readonly dir: string;
   private readonly metadata: WalMetadata;
   private readonly segmentBytesMax: number;
   private readonly preallocate: boolean;
+  private readonly dsync: boolean;
   private readonly segments: Segment[];
 
   private fh: fsp.FileHandle;
@@ -405,6 +421,7 @@ export class Wal {
     this.metadata = s.metadata;
     this.segmentBytesMax = s.segmentBytesMax;
     this.preallocate = s.preallocate;
+    this.dsync = s.dsync;
     this.segments = s.segments;
     this.fh = s.fh;
     this.writeOffset = s.writeOffset;
@@ -419,12 +436,12 @@ export class Wal {
     this.writtenMarker = s.marker;
   }
 
-  private static options(opts: WalOptions | undefined): { segmentBytesMax: number; preallocate: boolean } {
+  private static options(opts: WalOptions | undefined): { segmentBytesMax: number; preallocate: boolean; dsync: boolean } {
     const segmentBytesMax = opts?.segmentBytesMax ?? SEGMENT_BYTES_MAX_DEFAULT;
     if (!Number.isSafeInteger(segmentBytesMax) || segmentBytesMax < 64) {
       throw new RangeError(`wal: segmentBytesMax must be an integer >= 64, got ${segmentBytesMax}`);
     }
-    return { segmentBytesMax, preallocate: opts?.preallocate ?? true };
+    return { segmentBytesMax, preallocate: opts?.preallocate ?? true, dsync: opts?.dsync ?? true };
   }
 
   static exists(dir: string): boolean {
@@ -455,7 +472,7 @@ export class Wal {
     enc.metadata(metadata.memberId, metadata.clusterId);
     const header = Buffer.from(enc.bytes());
     const name = segmentName(0, 1n);
-    const fh = await fsp.open(path.join(tmpDir, name), 'w+', 0o600);
+    const fh = await fsp.open(path.join(tmpDir, name), openFlags('w+', o.dsync), 0o600);
     try {
       const prealloc = o.preallocate ? Math.min(PREALLOC_CHUNK_BYTES, Math.max(o.segmentBytesMax - header.length, 0)) : 0;
       await writeAll(fh, prealloc > 0 ? Buffer.concat([header, zeros(prealloc)]) : header, 0);
@@ -513,7 +530,7 @@ export class Wal {
 
     // Everything checked: only now touch the disk.
     const tail = segments[segments.length - 1];
-    const fh = await fsp.open(tail.file, 'r+');
+    const fh = await fsp.open(tail.file, openFlags('r+', o.dsync));
     let zeroedEnd = lastSize;
     try {
       if (last.tornBytes > 0) {
@@ -676,7 +693,8 @@ export class Wal {
       this.counters.bytesWritten += data.length;
       this.writeOffset += data.length;
       if (this.zeroedEnd < this.writeOffset) this.zeroedEnd = this.writeOffset;
-      await this.fh.datasync();
+      // With O_DSYNC the write itself was durable; the counter counts durability points either way.
+      if (!this.dsync) await this.fh.datasync();
       this.counters.fdatasyncs++;
     }
     this.writtenLastIndex = lastIndex;
@@ -736,7 +754,7 @@ export class Wal {
     const header = enc.bytes();
     const prealloc = this.preallocate ? Math.min(PREALLOC_CHUNK_BYTES, Math.max(this.segmentBytesMax - header.length, 0)) : 0;
     const tmp = `${file}.tmp`;
-    const fh = await fsp.open(tmp, 'w+', 0o600);
+    const fh = await fsp.open(tmp, openFlags('w+', this.dsync), 0o600);
     try {
       await writeAll(fh, prealloc > 0 ? Buffer.concat([header, zeros(prealloc)]) : Buffer.from(header), 0);
       await fh.sync();

@@ -242,7 +242,8 @@ describe('Wal', () => {
   });
 
   test('group commit: 1000 concurrent append+sync calls share far fewer fdatasyncs, all resolve, all durable', async () => {
-    const wal = await Wal.create(walDir, META, { preallocate: false });
+    // The write+fdatasync mode (dsync: false), where each group commit is one fdatasync call.
+    const wal = await Wal.create(walDir, META, { preallocate: false, dsync: false });
     // Cross-check the WAL's own counter with a spy on the real FileHandle method.
     const probe = await fsp.open(path.join(dir, 'probe'), 'w');
     const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
@@ -311,12 +312,15 @@ describe('Wal', () => {
     expect(() => w2.append([entry(4n, 2n)])).toThrow(/assertion failed: the WAL is open/);
   });
 
-  test('a failed fdatasync fails every waiter and the WAL for good (no retry after an fsync error)', async () => {
-    const wal = await Wal.create(walDir, META, { preallocate: false });
+  test.each([
+    ['fdatasync', false, 'datasync'],
+    ['O_DSYNC write', true, 'write'],
+  ] as const)('a failed %s fails every waiter and the WAL for good (no retry after an fsync error)', async (_what, dsync, method) => {
+    const wal = await Wal.create(walDir, META, { preallocate: false, dsync });
     const probe = await fsp.open(path.join(dir, 'probe'), 'w');
-    const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+    const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void>; write: () => Promise<unknown> };
     await probe.close();
-    const spy = jest.spyOn(proto, 'datasync').mockRejectedValueOnce(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    const spy = jest.spyOn(proto, method).mockRejectedValueOnce(Object.assign(new Error(`EIO: i/o error, ${method}`), { code: 'EIO' }));
     try {
       wal.append([entry(1n, 1n)]);
       const a = wal.sync();

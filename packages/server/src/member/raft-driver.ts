@@ -235,7 +235,12 @@ export class RaftDriver {
     if (rd.softState) this.o.sm.onSoftState(rd.softState);
     if (rd.snapshot) await this.installSnapshot(rd.snapshot);
     if (rd.entries.length > 0 || rd.hardState) wal.append(rd.entries.map(toWalEntry), rd.hardState ?? undefined);
-    if (rd.messagesMayPrecedePersist) this.send(rd.messages);
+    // A leader with new entries replicates them in parallel with its own write; a leader's
+    // Ready that only moves the commit index answers its clients first (apply), then tells
+    // the followers; a follower acknowledges (sends) before it applies.
+    const early = rd.messagesMayPrecedePersist && rd.entries.length > 0;
+    const applyFirst = rd.messagesMayPrecedePersist && !early;
+    if (early) this.send(rd.messages);
     // Figure 2: term, vote and entries are on stable storage before any message that
     // depends on them leaves. A commit-only change rides the next fdatasync.
     if (rd.mustSync) await wal.sync();
@@ -243,8 +248,9 @@ export class RaftDriver {
     if (this.stopped) return;
     this.storage.append(rd.entries);
     if (rd.hardState) this.storage.setHardState(rd.hardState);
-    if (!rd.messagesMayPrecedePersist) this.send(rd.messages);
+    if (!early && !applyFirst) this.send(rd.messages);
     if (rd.committedEntries.length > 0) this.applyCommitted(rd.committedEntries);
+    if (applyFirst) this.send(rd.messages);
     if (rd.readStates.length > 0) this.o.sm.onReadStates(rd.readStates);
     this.node.advance(rd);
     this.o.sm.onApplied(this.applied);

@@ -84,6 +84,52 @@ describe('§5.3 log replication', () => {
     expect(resp.logTerm).toBe(2n);
   });
 
+  // Figure 2, AppendEntries rule 5: "If leaderCommit > commitIndex, set commitIndex =
+  // min(leaderCommit, index of last new entry)". A follower whose log has a divergent
+  // uncommitted tail must never commit past what the leader has shown it matches (the
+  // simulator did not catch an injected bug here, so these pin it down directly).
+  test('§5.3 rule 5: an append commits only up to its last new entry, never the follower\'s own divergent tail', () => {
+    const s = bootstrapStorage([1n, 2n]);
+    // The follower holds 2..6 of term 2; the leader of term 5 has 2..3 of term 2, then term 5.
+    s.append([2n, 3n, 4n, 5n, 6n].map((i) => ({ term: 2n, index: i, type: 'normal' as const, data: enc(`old${i}`) })));
+    const n = new RawNode({ id: 2n, storage: s, rand: new SeededRand(1), electionTicks: 10, heartbeatTicks: 1 });
+    const entry4 = { term: 5n, index: 4n, type: 'normal' as const, data: enc('new4') };
+    n.step(message({ type: 'app', from: 1n, to: 2n, term: 5n, index: 3n, logTerm: 2n, entries: [entry4], commit: 10n }));
+    const rd = drive(n, s);
+    expect(rd.messages[0]).toMatchObject({ type: 'appResp', reject: false, index: 4n });
+    // Committed: min(leaderCommit 10, last new entry 4) = 4; entries 5 and 6 (old term) are gone.
+    expect(rd.hardState?.commit).toBe(4n);
+    expect(rd.committedEntries.map((e) => `${e.index}/${e.term}`)).toEqual(['2/2', '3/2', '4/5']);
+    expect(s.lastIndex()).toBe(4n);
+  });
+
+  test('§5.3 rule 5: an append whose entries the follower already has commits only up to them, not its longer tail', () => {
+    const s = bootstrapStorage([1n, 2n]);
+    s.append([2n, 3n, 4n, 5n, 6n].map((i) => ({ term: 2n, index: i, type: 'normal' as const, data: enc(`e${i}`) })));
+    const n = new RawNode({ id: 2n, storage: s, rand: new SeededRand(1), electionTicks: 10, heartbeatTicks: 1 });
+    // The leader (term 3) shows a match only up to 3 (an empty append at 3/2) with commit 6.
+    n.step(message({ type: 'app', from: 1n, to: 2n, term: 3n, index: 3n, logTerm: 2n, commit: 6n }));
+    const rd = drive(n, s);
+    expect(rd.hardState?.commit).toBe(3n);
+    expect(rd.committedEntries.map((e) => e.index)).toEqual([2n, 3n]);
+  });
+
+  test('§5.3 a heartbeat carries commit = min(follower match, leader commit), so it never commits an unmatched tail', () => {
+    const net = new TestNet([1n, 2n, 3n], { preVote: false, checkQuorum: false });
+    net.campaign(1n);
+    net.propose(1n, 'a');
+    net.isolate(3n);
+    for (let i = 0; i < 5; i++) net.propose(1n, `b${i}`);
+    net.trafficLog.length = 0;
+    net.heal();
+    net.tickAll(1);
+    const toThree = net.trafficLog.filter((m) => m.to === 3n && m.type === 'heartbeat');
+    expect(toThree.length).toBeGreaterThan(0);
+    // 3 had matched only up to 'a' when the heartbeats left: none claims more.
+    const matchBefore = net.logOf(1n).find((e) => new TextDecoder().decode(e.data) === 'a')!.index;
+    for (const m of toThree) expect(m.commit).toBeLessThanOrEqual(matchBefore);
+  });
+
   test('§5.3 fast backtracking: a follower far behind with a divergent tail is found in few probes', () => {
     const net = new TestNet([1n, 2n, 3n]);
     net.campaign(1n);

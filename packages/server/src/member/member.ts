@@ -756,6 +756,7 @@ export class Member implements StateMachine {
     this.waiters.failAll(new EtcdError('stopped'));
     this.reads.failAll(new EtcdError('stopped'));
     await this.network?.close();
+    await this.driver.snapshotWritten();
     await this.wal.close();
     this.unlockDataDir();
   }

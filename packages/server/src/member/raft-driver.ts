@@ -104,6 +104,8 @@ export class RaftDriver {
   private applied: bigint;
   private snapshotIndex: bigint;
   private snapshotting = false;
+  /** The snapshot being written (file, WAL marker, release), if any: a graceful stop lets it finish. */
+  private snapshotSaving: Promise<void> | undefined;
   private processing = false;
   private scheduled = false;
   private stopped = false;
@@ -146,6 +148,11 @@ export class RaftDriver {
   stop(): void {
     this.stopped = true;
     clearInterval(this.ticker);
+  }
+
+  /** Resolves when no snapshot is being written (a restart then replays from it, not from the whole WAL). */
+  async snapshotWritten(): Promise<void> {
+    await this.snapshotSaving?.catch(() => undefined);
   }
 
   get appliedIndex(): bigint {
@@ -321,7 +328,7 @@ export class RaftDriver {
     if (this.snapshotting) return;
     this.snapshotting = true;
     const { snapshots, wal } = this.o;
-    snapshots
+    this.snapshotSaving = snapshots
       .save({ index, term: snap.meta.term }, data)
       .then(() => wal.saveSnapshotMarker(index, snap.meta.term))
       .then(() => wal.releaseTo(index))

@@ -19,6 +19,7 @@ import { crc32c } from '../util/crc32c';
 import { assert } from '../util/assert';
 import { MvccCompactedError, MvccFutureRevError } from '../errors';
 import { KeyRange, KeyString, fromKeyString } from './key-range';
+import { SortedKeys } from './sorted-keys';
 
 export interface KeyValue {
   readonly key: Buffer;
@@ -69,7 +70,7 @@ const EMPTY = Buffer.alloc(0);
 export class MvccStore {
   private readonly histories = new Map<KeyString, Version[]>();
   /** Every key with any retained history, in byte order. */
-  private readonly sortedKeys: KeyString[] = [];
+  private readonly keyIndex = new SortedKeys();
   private currentRevision = 1n;
   /** etcd's compactMainRev starts at -1: `compact 0` on a fresh store succeeds once. */
   private compactRevision = -1n;
@@ -115,10 +116,11 @@ export class MvccStore {
       const h = this.histories.get(r.start);
       if (h) visit(r.start, h);
     } else {
-      const from = lowerBound(this.sortedKeys, r.start);
-      const to = r.end === '' ? this.sortedKeys.length : lowerBound(this.sortedKeys, r.end);
+      const keys = this.keyIndex.keys();
+      const from = lowerBound(keys, r.start);
+      const to = r.end === '' ? keys.length : lowerBound(keys, r.end);
       for (let i = from; i < to; i++) {
-        const key = this.sortedKeys[i];
+        const key = keys[i];
         visit(key, this.histories.get(key)!);
       }
     }
@@ -165,7 +167,7 @@ export class MvccStore {
     if (!history) {
       history = [];
       this.histories.set(key, history);
-      insertSorted(this.sortedKeys, key);
+      this.keyIndex.insert(key);
     }
     assert(!last || last.modRev <= v.modRev, 'history is ordered by revision');
     history.push(v);
@@ -223,13 +225,7 @@ export class MvccStore {
     }
     if (emptied.length > 0) {
       for (const key of emptied) this.histories.delete(key);
-      const removed = new Set(emptied);
-      let j = 0;
-      for (let i = 0; i < this.sortedKeys.length; i++) {
-        const k = this.sortedKeys[i];
-        if (!removed.has(k)) this.sortedKeys[j++] = k;
-      }
-      this.sortedKeys.length = j;
+      this.keyIndex.removeAll(new Set(emptied));
     }
     this.compactRevision = rev;
   }
@@ -244,7 +240,7 @@ export class MvccStore {
   hashKV(rev: bigint): number {
     const rows: { key: KeyString; v: Version; droppable: boolean }[] = [];
     let keepCount = 0;
-    for (const key of this.sortedKeys) {
+    for (const key of this.keyIndex.keys()) {
       const history = this.histories.get(key)!;
       let latest: Version | undefined;
       for (const v of history) if (v.modRev <= rev) latest = v;
@@ -278,9 +274,9 @@ export class MvccStore {
     head.write('COORDMV1', 0, 'latin1');
     head.writeBigInt64BE(this.currentRevision, 8);
     head.writeBigInt64BE(this.compactRevision, 16);
-    head.writeUInt32BE(this.sortedKeys.length, 24);
+    head.writeUInt32BE(this.keyIndex.size, 24);
     parts.push(head);
-    for (const key of this.sortedKeys) {
+    for (const key of this.keyIndex.keys()) {
       const history = this.histories.get(key)!;
       const keyBuf = fromKeyString(key);
       const kh = Buffer.alloc(8);
@@ -332,9 +328,8 @@ export class MvccStore {
         };
         off += 41 + valueLen;
       }
-      assert(k === 0 || s.sortedKeys[k - 1] < key, 'snapshot keys are sorted');
       s.histories.set(key, history);
-      s.sortedKeys.push(key);
+      s.keyIndex.pushInOrder(key);
     }
     assert(off === data.length, 'mvcc snapshot fully consumed');
     return s;
@@ -366,9 +361,10 @@ export class MvccStore {
       const h = this.histories.get(r.start);
       if (h) collect(r.start, h);
     } else {
-      const from = lowerBound(this.sortedKeys, r.start);
-      const to = r.end === '' ? this.sortedKeys.length : lowerBound(this.sortedKeys, r.end);
-      for (let i = from; i < to; i++) collect(this.sortedKeys[i], this.histories.get(this.sortedKeys[i])!);
+      const keys = this.keyIndex.keys();
+      const from = lowerBound(keys, r.start);
+      const to = r.end === '' ? keys.length : lowerBound(keys, r.end);
+      for (let i = from; i < to; i++) collect(keys[i], this.histories.get(keys[i])!);
     }
     found.sort((a, b) => (a.ev.kv.modRevision < b.ev.kv.modRevision ? -1 : a.ev.kv.modRevision > b.ev.kv.modRevision ? 1 : a.sub - b.sub));
     return found.map((f) => f.ev);
@@ -377,7 +373,7 @@ export class MvccStore {
   /** Live keys attached to a lease (used by lease revoke). */
   keysWithLease(lease: bigint): KeyString[] {
     const out: KeyString[] = [];
-    for (const key of this.sortedKeys) {
+    for (const key of this.keyIndex.keys()) {
       const h = this.histories.get(key)!;
       const v = h[h.length - 1];
       if (!v.tombstone && v.lease === lease) out.push(key);
@@ -447,13 +443,3 @@ function lowerBound(a: readonly string[], x: string): number {
   return lo;
 }
 
-function insertSorted(a: string[], x: string): void {
-  // Appending is the common case (sequential keys): check it before searching.
-  if (a.length === 0 || a[a.length - 1] < x) {
-    a.push(x);
-    return;
-  }
-  const i = lowerBound(a, x);
-  assert(a[i] !== x, 'key inserted once');
-  a.splice(i, 0, x);
-}

@@ -21,6 +21,26 @@
  * The receiver answers after the message is delivered; 2xx → `onSnapshotStatus('finish')`,
  * anything else → 'failure' (and `onUnreachable`), as etcd's snapshot sender reports.
  *
+ * Streaming (`streaming: true`, off by default). Instead of a POST per batch, each peer's
+ * sender keeps one long-lived chunked request open (`POST /raft/stream`) and writes each
+ * batch as one frame: u32 big-endian length + peer-codec batch, one `write` per batch, no
+ * answer per batch. The receiver checks the cluster ID and removal when the stream opens
+ * (412/410 at once, as for a POST), then accepts it by sending its answer's headers (200)
+ * at once; it decodes frames as they arrive and ends the answer only when the stream ends
+ * (or when it closes the stream: an undecodable frame, a frame larger than twice
+ * `maxBatchBytes`, a member removed meanwhile, close()). Until the peer accepts the stream
+ * the sender writes only the batch that opened it (so a refusing or stalled peer holds at
+ * most one batch, as with POSTs). A write the socket does not take (`write` returns false)
+ * stops the sender until 'drain'; no 'drain' (or no acceptance) within `requestTimeoutMs`
+ * (plus 1 s per MiB waiting) declares the stream dead. A stream that fails or closes: the
+ * batches not yet taken by the socket are dropped (Raft retransmits), `onUnreachable`, the
+ * same backoff, then a new stream. A stream is ended cleanly after `streamLifetimeMs`
+ * (default 60 s; HTTP servers cut long requests: node's requestTimeout is 300 s) and the
+ * queue waits for the peer's answer to that end before a new stream carries it (order is
+ * kept across streams). A stream idle for long is normal. A receiver serves both
+ * `/raft/msgs` and `/raft/stream`, so members with and without streaming interoperate.
+ * Snapshots and RPCs are unchanged.
+ *
  * Every request carries `X-Coord-Cluster-ID` and `X-Coord-From` (hex). A receiver refuses
  * another cluster's request with 412 `cluster ID mismatch`, and a removed member's with
  * 410 (`markRemoved`); a sender that gets 410 learns it was removed (`onRemoved`), as an
@@ -39,6 +59,9 @@ import { PeerCodecError, decodeMessages, encodeMessages, encodeSnapshotMessage, 
 
 export const PATH_MESSAGES = '/raft/msgs';
 export const PATH_SNAPSHOT = '/raft/snapshot';
+export const PATH_STREAM = '/raft/stream';
+/** Bytes of the length prefix of a stream frame (u32 big-endian). */
+export const STREAM_FRAME_HEADER_BYTES = 4;
 export const HEADER_CLUSTER_ID = 'x-coord-cluster-id';
 export const HEADER_FROM = 'x-coord-from';
 export const CLUSTER_MISMATCH_TEXT = 'cluster ID mismatch';
@@ -50,6 +73,7 @@ const DEFAULT_SNAPSHOT_BYTES_MAX = 1024 * 1024 * 1024;
 const DEFAULT_REQUEST_TIMEOUT_MS = 1000;
 const DEFAULT_SNAPSHOT_TIMEOUT_MS = 30_000;
 const DEFAULT_RPC_TIMEOUT_MS = 5000;
+const DEFAULT_STREAM_LIFETIME_MS = 60_000;
 const SNAPSHOT_CHUNK_BYTES = 64 * 1024;
 /** The slowest link a message POST is given time for, beyond `requestTimeoutMs`. */
 const BATCH_BYTES_PER_SECOND_MIN = 1024 * 1024;
@@ -133,6 +157,16 @@ export interface PeerTransportOptions {
   readonly snapshotTimeoutMs?: number;
   /** Default timeout of `request`. Default 5000 ms. */
   readonly rpcTimeoutMs?: number;
+  /**
+   * Send message batches as frames on one long-lived request per peer (`POST /raft/stream`)
+   * instead of a POST each. Default false. Receiving accepts both either way.
+   */
+  readonly streaming?: boolean;
+  /**
+   * Streaming: a stream is ended cleanly after this long and the next batch opens a new one
+   * (HTTP servers cut requests that last too long: node's requestTimeout is 300 s). Default 60 s.
+   */
+  readonly streamLifetimeMs?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -172,6 +206,14 @@ export interface PeerTransportStats {
   readonly snapshotsReceived: number;
   /** Requests refused: undecodable, too large, wrong cluster, from a removed member, bad headers. */
   readonly requestsRefused: number;
+  /** Message streams opened to peers (streaming mode). */
+  readonly streamsOpened: number;
+  /** Message streams to peers that failed or were closed by the peer. */
+  readonly streamsFailed: number;
+  /** Message streams from peers accepted (refusals at opening count in `requestsRefused`). */
+  readonly streamsAccepted: number;
+  /** Accepted streams from peers this member closed: a bad or oversized frame, a sender removed meanwhile. */
+  readonly streamsRefused: number;
   readonly peers: readonly PeerStats[];
 }
 
@@ -195,6 +237,7 @@ interface Settings {
   readonly requestTimeoutMs: number;
   readonly snapshotTimeoutMs: number;
   readonly rpcTimeoutMs: number;
+  readonly streamLifetimeMs: number;
 }
 
 function positiveInt(v: number | undefined, dflt: number, name: string): number {
@@ -327,6 +370,28 @@ function readBody(req: http.IncomingMessage, res: http.ServerResponse, max: numb
   req.resume();
 }
 
+/** A message stream to a peer (streaming mode). */
+interface OutStream {
+  readonly req: http.ClientRequest;
+  readonly url: PeerUrl;
+  /** The peer sent its answer's headers (200): frames are being read. */
+  accepted: boolean;
+  /** `write` returned false: nothing more until 'drain'. */
+  draining: boolean;
+  ended: boolean;
+  /** Ended by this side (its lifetime is over): no more writes; a clean end of the answer is no failure. */
+  closing: boolean;
+  timer: NodeJS.Timeout | null;
+  lifetimeTimer: NodeJS.Timeout | null;
+  /** Written, and not yet both taken by the socket and accepted: dropped if the stream fails. */
+  msgs: number;
+  batches: number;
+  /** Taken by the socket before the stream was accepted. */
+  flushedMsgs: number;
+  flushedBatches: number;
+  flushedBytes: number;
+}
+
 /** The transport's side of one peer: its URLs, agents, message queue and in-flight requests. */
 class Peer {
   queue: Message[] = [];
@@ -335,6 +400,8 @@ class Peer {
   flushScheduled = false;
   backoffTimer: NodeJS.Timeout | null = null;
   snapshotReq: http.ClientRequest | null = null;
+  /** Streaming mode: the open message stream. */
+  stream: OutStream | null = null;
   /** Message POSTs: their own agent, so RPCs and snapshots piling up never queue a heartbeat behind them. */
   readonly messageAgent = new http.Agent({ keepAlive: true, keepAliveMsecs: 1000, maxFreeSockets: 2, scheduling: 'lifo' });
   /** Snapshots and RPCs. */
@@ -357,12 +424,26 @@ class Peer {
     this.urlIndex = (this.urlIndex + 1) % this.urls.length;
   }
 
+  /** Ends the open stream without reporting anything; returns the messages it dropped. */
+  dropStream(): number {
+    const st = this.stream;
+    if (st === null) return 0;
+    this.stream = null;
+    st.ended = true;
+    if (st.timer !== null) clearTimeout(st.timer);
+    if (st.lifetimeTimer !== null) clearTimeout(st.lifetimeTimer);
+    st.timer = st.lifetimeTimer = null;
+    st.req.destroy();
+    return st.msgs;
+  }
+
   close(): void {
     this.closed = true;
     if (this.backoffTimer !== null) clearTimeout(this.backoffTimer);
     this.backoffTimer = null;
     this.inFlight?.destroy();
     this.inFlight = null;
+    this.dropStream();
     this.snapshotReq?.destroy();
     this.snapshotReq = null;
     this.queue = [];
@@ -396,7 +477,14 @@ export class PeerTransport {
     snapshotsFailed: 0,
     snapshotsReceived: 0,
     requestsRefused: 0,
+    streamsOpened: 0,
+    streamsFailed: 0,
+    streamsAccepted: 0,
+    streamsRefused: 0,
   };
+  /** Streams from peers being read: closed by close(). */
+  private readonly inbound = new Set<http.IncomingMessage>();
+  private readonly streaming: boolean;
   private readonly clusterHex: string;
   private readonly localHex: string;
   private removedReported = false;
@@ -412,9 +500,11 @@ export class PeerTransport {
       requestTimeoutMs: positiveInt(opts.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS, 'requestTimeoutMs'),
       snapshotTimeoutMs: positiveInt(opts.snapshotTimeoutMs, DEFAULT_SNAPSHOT_TIMEOUT_MS, 'snapshotTimeoutMs'),
       rpcTimeoutMs: positiveInt(opts.rpcTimeoutMs, DEFAULT_RPC_TIMEOUT_MS, 'rpcTimeoutMs'),
+      streamLifetimeMs: positiveInt(opts.streamLifetimeMs, DEFAULT_STREAM_LIFETIME_MS, 'streamLifetimeMs'),
     });
     this.clusterHex = idHex(opts.clusterId);
     this.localHex = idHex(opts.localId);
+    this.streaming = opts.streaming === true;
   }
 
   // ---- membership ----
@@ -432,6 +522,7 @@ export class PeerTransport {
     if (p !== undefined) {
       p.urls = parsed;
       p.urlIndex = 0;
+      this.streamUrlsChanged(p);
       return;
     }
     this.peers.set(id, new Peer(id, parsed));
@@ -443,6 +534,15 @@ export class PeerTransport {
     assert(p !== undefined, `updatePeer of a known peer (${idHex(id)})`);
     p.urls = this.parseUrls(id, urls);
     p.urlIndex = 0;
+    this.streamUrlsChanged(p);
+  }
+
+  /** A stream to a URL the peer no longer has is closed (its unsent batches dropped); the next batch opens one to the new URL. */
+  private streamUrlsChanged(p: Peer): void {
+    const st = p.stream;
+    if (st === null || p.urls.some((u) => u.href === st.url.href)) return;
+    this.c.droppedFailed += p.dropStream();
+    this.scheduleFlush(p);
   }
 
   /** Stops sending to `id`: its queue is dropped, its requests fail, no callback mentions it again. */
@@ -502,6 +602,7 @@ export class PeerTransport {
   }
 
   private flush(p: Peer): void {
+    if (this.streaming) return this.flushStream(p);
     if (p.closed || p.inFlight !== null || p.backoffTimer !== null || p.queue.length === 0) return;
     let n = 0;
     let bytes = 5;
@@ -554,6 +655,179 @@ export class PeerTransport {
           BACKOFF_MS + Math.floor(Math.random() * BACKOFF_MS),
         );
       },
+    );
+  }
+
+  // ---- sending Raft messages: streaming mode ----
+
+  /** Writes what is queued as frames on the peer's stream (opening one), as far as the stream takes them. */
+  private flushStream(p: Peer): void {
+    if (p.closed || p.backoffTimer !== null || p.queue.length === 0) return;
+    let st = p.stream;
+    if (st === null) st = this.openStream(p);
+    while (p.queue.length > 0 && !st.ended && !st.closing && !st.draining && (st.accepted || st.batches === 0)) {
+      let n = 0;
+      let bytes = 5;
+      while (n < p.queue.length) {
+        const b = messageEncodedBytes(p.queue[n]);
+        if (n > 0 && bytes + b > this.s.batchBytesMax) break;
+        bytes += b;
+        n++;
+      }
+      const batch = n === p.queue.length ? p.queue : p.queue.slice(0, n);
+      p.queue = n === p.queue.length ? [] : p.queue.slice(n);
+      this.writeFrame(p, st, batch);
+    }
+  }
+
+  private writeFrame(p: Peer, st: OutStream, batch: readonly Message[]): void {
+    const body = encodeMessages(batch);
+    const frame = Buffer.allocUnsafe(STREAM_FRAME_HEADER_BYTES + body.length);
+    frame.writeUInt32BE(body.length, 0);
+    body.copy(frame, STREAM_FRAME_HEADER_BYTES);
+    const n = batch.length;
+    st.msgs += n;
+    st.batches++;
+    const ok = st.req.write(frame, (err) => {
+      if (err || st.ended) return;
+      st.flushedMsgs += n;
+      st.flushedBatches++;
+      st.flushedBytes += frame.length;
+      this.settleStream(p, st);
+    });
+    if (!ok && !st.ended) {
+      st.draining = true;
+      // No 'drain' within the timeout (plus time for what waits, at 1 MiB/s): the peer is not reading.
+      const waiting = st.req.writableLength;
+      this.armStream(p, st, this.s.requestTimeoutMs + Math.floor((waiting / BATCH_BYTES_PER_SECOND_MIN) * 1000), 'no drain');
+    }
+  }
+
+  /** Frames the socket took on an accepted stream count as sent. */
+  private settleStream(p: Peer, st: OutStream): void {
+    if (!st.accepted || st.flushedBatches === 0) return;
+    this.c.sent += st.flushedMsgs;
+    this.c.batchesSent += st.flushedBatches;
+    this.c.bytesSent += st.flushedBytes;
+    st.msgs -= st.flushedMsgs;
+    st.batches -= st.flushedBatches;
+    st.flushedMsgs = st.flushedBatches = st.flushedBytes = 0;
+    if (!p.active) {
+      p.active = true;
+      this.log(`peer ${idHex(p.id)}: reachable at ${st.url.href} (stream)`);
+    }
+  }
+
+  private armStream(p: Peer, st: OutStream, ms: number, what: string): void {
+    if (st.timer !== null) clearTimeout(st.timer);
+    st.timer = setTimeout(() => {
+      st.timer = null;
+      const e = new Error(`${what} within ${ms} ms`) as NodeJS.ErrnoException;
+      e.code = 'ETIMEDOUT';
+      this.streamEnded(p, st, { error: e });
+    }, ms);
+  }
+
+  private openStream(p: Peer): OutStream {
+    const url = p.url;
+    const req = http.request({
+      agent: false,
+      host: url.host,
+      port: url.port,
+      method: 'POST',
+      path: PATH_STREAM,
+      headers: { 'content-type': 'application/octet-stream', [HEADER_CLUSTER_ID]: this.clusterHex, [HEADER_FROM]: this.localHex },
+    });
+    const st: OutStream = { req, url, accepted: false, draining: false, ended: false, closing: false, timer: null, lifetimeTimer: null, msgs: 0, batches: 0, flushedMsgs: 0, flushedBatches: 0, flushedBytes: 0 };
+    p.stream = st;
+    this.c.streamsOpened++;
+    this.armStream(p, st, this.s.requestTimeoutMs, 'no answer');
+    req.on('socket', (s) => s.setNoDelay(true));
+    req.on('drain', () => {
+      if (st.ended || !st.draining) return;
+      st.draining = false;
+      if (st.timer !== null) clearTimeout(st.timer);
+      st.timer = null;
+      this.flushStream(p);
+    });
+    req.on('error', (e) => this.streamEnded(p, st, { error: e }));
+    let answered = false;
+    req.on('close', () => {
+      if (!answered) this.streamEnded(p, st, { error: new Error('the stream closed without an answer') });
+    });
+    req.on('response', (res) => {
+      answered = true;
+      const status = res.statusCode ?? 0;
+      if (status === 200 && !st.ended) {
+        st.accepted = true;
+        if (!st.draining && st.timer !== null) {
+          clearTimeout(st.timer);
+          st.timer = null;
+        }
+        // HTTP servers bound how long a request may take (node's requestTimeout, 300 s by default):
+        // a stream is ended cleanly before that and the next batch opens a new one.
+        st.lifetimeTimer = setTimeout(() => {
+          st.lifetimeTimer = null;
+          if (st.ended) return;
+          st.closing = true;
+          st.req.end();
+        }, this.s.streamLifetimeMs);
+        this.settleStream(p, st);
+        this.flushStream(p);
+      }
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      res.on('data', (c: Buffer) => {
+        if (bytes >= RESPONSE_TEXT_BYTES_MAX) return;
+        const keep = c.subarray(0, RESPONSE_TEXT_BYTES_MAX - bytes);
+        chunks.push(keep);
+        bytes += keep.length;
+      });
+      const body = (): Buffer => Buffer.concat(chunks, bytes);
+      res.on('end', () => {
+        if (status === 200 && st.closing && !st.ended) {
+          // Our end, answered: the peer read every frame. The queue waited meanwhile (order across streams).
+          st.flushedMsgs = st.msgs;
+          st.flushedBatches = st.batches;
+          this.settleStream(p, st);
+          p.dropStream();
+          this.flushStream(p);
+          return;
+        }
+        if (status === 200) {
+          const text = body().toString('utf8').trim();
+          this.streamEnded(p, st, { error: new Error(`the peer closed the stream${text === '' ? '' : `: ${text}`}`) });
+        } else this.streamEnded(p, st, { status, headers: res.headers, body: body() });
+      });
+      res.on('error', (e) => this.streamEnded(p, st, { error: e }));
+      res.on('close', () => {
+        if (!res.complete) this.streamEnded(p, st, { error: new Error(status === 200 ? 'the stream was cut' : 'the answer was cut short') });
+      });
+    });
+    return st;
+  }
+
+  /** The stream failed or was closed by the peer: drop what it had not delivered, report, back off, then a new stream. */
+  private streamEnded(p: Peer, st: OutStream, o: Outcome): void {
+    if (st.ended) return;
+    st.ended = true;
+    if (st.timer !== null) clearTimeout(st.timer);
+    if (st.lifetimeTimer !== null) clearTimeout(st.lifetimeTimer);
+    st.timer = st.lifetimeTimer = null;
+    st.req.destroy();
+    if (p.stream === st) p.stream = null;
+    if (p.closed) return;
+    this.c.streamsFailed++;
+    this.c.droppedFailed += st.msgs;
+    this.c.batchesFailed += st.batches;
+    this.failed(p, st.url, o, 'messages');
+    if (p.backoffTimer !== null) return;
+    p.backoffTimer = setTimeout(
+      () => {
+        p.backoffTimer = null;
+        this.flush(p);
+      },
+      BACKOFF_MS + Math.floor(Math.random() * BACKOFF_MS),
     );
   }
 
@@ -793,7 +1067,7 @@ export class PeerTransport {
     const q = raw.indexOf('?');
     const path = q < 0 ? raw : raw.slice(0, q);
     const route = this.routes.get(path);
-    const kind = path === PATH_MESSAGES ? 'messages' : path === PATH_SNAPSHOT ? 'snapshot' : route !== undefined ? 'rpc' : undefined;
+    const kind = path === PATH_MESSAGES ? 'messages' : path === PATH_STREAM ? 'stream' : path === PATH_SNAPSHOT ? 'snapshot' : route !== undefined ? 'rpc' : undefined;
     if (kind === undefined) return false;
     res.setHeader(HEADER_CLUSTER_ID, this.clusterHex);
     const refuse = (status: number, text: string, logLine?: string): void => {
@@ -844,6 +1118,10 @@ export class PeerTransport {
       refuse(410, REMOVED_TEXT, `refused ${path} from removed member ${idHex(from)}`);
       return true;
     }
+    if (kind === 'stream') {
+      this.serveStream(req, res, from!);
+      return true;
+    }
     const limit = kind === 'messages' ? 2 * this.s.batchBytesMax : kind === 'snapshot' ? this.s.snapshotBytesMax : this.s.batchBytesMax;
     readBody(
       req,
@@ -889,6 +1167,121 @@ export class PeerTransport {
     return true;
   }
 
+  /**
+   * Reads a message stream: frames (u32 length + batch) decoded as they arrive, each batch
+   * delivered; at most one frame (≤ 2 × maxBatchBytes) is buffered. Accepted by sending the
+   * answer's headers at once; the answer ends when the stream does.
+   */
+  private serveStream(req: http.IncomingMessage, res: http.ServerResponse, from: bigint): void {
+    const fromHex = idHex(from);
+    const frameMax = 2 * this.s.batchBytesMax;
+    this.c.streamsAccepted++;
+    this.inbound.add(req);
+    req.socket.setNoDelay(true);
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+    res.flushHeaders();
+    let chunks: Buffer[] = [];
+    let buffered = 0;
+    /** The length of the frame being read, -1 while its length is not read yet. */
+    let need = -1;
+    let stopped = false;
+    const stop = (text: string, logLine: string | undefined): void => {
+      if (stopped) return;
+      stopped = true;
+      chunks = [];
+      buffered = 0;
+      this.inbound.delete(req);
+      if (logLine !== undefined) {
+        this.c.streamsRefused++;
+        this.c.requestsRefused++;
+        this.logThrottled(`refused-stream/${fromHex}`, BAD_REQUEST_LOG_INTERVAL_MS, logLine);
+      }
+      if (!res.writableEnded && !res.destroyed) res.end(text, () => req.socket.destroy());
+      else req.socket.destroy();
+    };
+    /** Takes `n` bytes off the front of what is buffered (n ≤ buffered). */
+    const take = (n: number): Buffer => {
+      if (n === 0) return Buffer.alloc(0);
+      const first = chunks[0];
+      if (first.length >= n) {
+        const out = first.subarray(0, n);
+        if (first.length === n) chunks.shift();
+        else chunks[0] = first.subarray(n);
+        buffered -= n;
+        return out;
+      }
+      const out = Buffer.allocUnsafe(n);
+      let off = 0;
+      while (off < n) {
+        const c = chunks[0];
+        const k = Math.min(c.length, n - off);
+        c.copy(out, off, 0, k);
+        off += k;
+        if (k === c.length) chunks.shift();
+        else chunks[0] = c.subarray(k);
+      }
+      buffered -= n;
+      return out;
+    };
+    const deliver = (body: Buffer): void => {
+      if (this.removed.has(from)) return stop(REMOVED_TEXT, `closed the stream from removed member ${fromHex}`);
+      this.c.bytesReceived += STREAM_FRAME_HEADER_BYTES + body.length;
+      let msgs: Message[];
+      try {
+        msgs = decodeMessages(body);
+      } catch (e) {
+        if (!(e instanceof PeerCodecError)) throw e;
+        return stop(e.message, `closed the stream from ${fromHex}: ${e.message}`);
+      }
+      let mine = msgs;
+      for (let i = 0; i < msgs.length; i++) {
+        if (msgs[i].to !== this.o.localId) {
+          mine = msgs.filter((m) => m.to === this.o.localId);
+          this.c.droppedMisaddressed += msgs.length - mine.length;
+          break;
+        }
+      }
+      this.c.received += mine.length;
+      if (mine.length > 0) this.o.onMessages(mine);
+    };
+    req.on('data', (c: Buffer) => {
+      if (stopped) return;
+      if (this.closed) return stop('transport closed', undefined);
+      chunks.push(c);
+      buffered += c.length;
+      while (!stopped) {
+        if (need < 0) {
+          if (buffered < STREAM_FRAME_HEADER_BYTES) break;
+          const h = take(STREAM_FRAME_HEADER_BYTES);
+          need = h.readUInt32BE(0);
+          if (need > frameMax) {
+            return stop(`frame of ${need} bytes exceeds the limit of ${frameMax} bytes`, `closed the stream from ${fromHex}: a frame of ${need} bytes exceeds the limit of ${frameMax} bytes`);
+          }
+        }
+        if (buffered < need) break;
+        const body = take(need);
+        need = -1;
+        deliver(body);
+      }
+    });
+    req.on('end', () => {
+      if (stopped) return;
+      if (need >= 0 || buffered > 0) return stop('the stream ended inside a frame', `closed the stream from ${fromHex}: it ended inside a frame`);
+      stopped = true;
+      this.inbound.delete(req);
+      res.end();
+    });
+    req.on('close', () => {
+      this.inbound.delete(req);
+      stopped = true;
+      chunks = [];
+    });
+    req.on('error', () => {
+      /* the sender went away: nothing to answer */
+    });
+    req.resume();
+  }
+
   private serveRoute(handler: RouteHandler, body: Buffer, from: bigint, path: string, res: http.ServerResponse, refuse: (status: number, text: string, logLine?: string) => void): void {
     let arg: unknown;
     try {
@@ -930,7 +1323,9 @@ export class PeerTransport {
     const c = this.c;
     const peers: PeerStats[] = [];
     for (const p of this.peers.values()) {
-      peers.push({ id: p.id, url: p.url.href, queued: p.queue.length, inFlight: p.inFlight !== null, active: p.active, snapshotInFlight: p.snapshotReq !== null });
+      const st = p.stream;
+      const inFlight = p.inFlight !== null || (st !== null && (!st.accepted || st.draining));
+      peers.push({ id: p.id, url: p.url.href, queued: p.queue.length, inFlight, active: p.active, snapshotInFlight: p.snapshotReq !== null });
     }
     return {
       ...c,
@@ -948,6 +1343,8 @@ export class PeerTransport {
       p.close();
     }
     this.peers.clear();
+    for (const r of [...this.inbound]) r.socket.destroy();
+    this.inbound.clear();
     for (const r of [...this.pending]) r.reject(new PeerTransportError('ERR_TRANSPORT_CLOSED', 'the peer transport was closed'));
     return Promise.resolve();
   }

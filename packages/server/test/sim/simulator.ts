@@ -233,7 +233,12 @@ export class Simulation {
   // checker state
   private readonly leaderOfTerm = new Map<bigint, NodeId>();
   private readonly logIndex = new Map<string, string>();
-  private readonly committed = new Map<bigint, { term: bigint; digest: string }>();
+  /**
+   * Entries seen committed: term, digest, and an upper bound of the term they were committed
+   * in (the highest leader term seen when first applied; the committing leader is among them).
+   */
+  private readonly committed = new Map<bigint, { term: bigint; digest: string; committedBy: bigint }>();
+  private maxLeaderTerm = 0n;
   private readonly stateHashAt = new Map<bigint, number>();
   private readonly ackedPuts = new Set<number>();
   private maxAckedIndex = 0n;
@@ -433,7 +438,7 @@ export class Simulation {
     if (crashRoll === 2) return this.crash(n.id, 'after persisting a Ready');
 
     if (!rd.messagesMayPrecedePersist) for (const m of rd.messages) this.send(n, m);
-    if (rd.softState !== null && rd.softState.role === 'leader') this.checkLeaderCompleteness(n);
+    if (rd.softState !== null && rd.softState.role === 'leader') this.checkLeaderCompleteness(n, node.basicStatus().hardState.term);
     this.applyCommitted(n, rd);
     if (n.node === null || n.removed) return;
     for (const rs of rd.readStates) {
@@ -472,7 +477,7 @@ export class Simulation {
       if (e.index !== n.sm.applied + 1n) this.fail(`node ${n.id} applies ${e.index} after ${n.sm.applied}`);
       const digest = entryDigest(e);
       const c = this.committed.get(e.index);
-      if (c === undefined) this.committed.set(e.index, { term: e.term, digest });
+      if (c === undefined) this.committed.set(e.index, { term: e.term, digest, committedBy: this.maxLeaderTerm });
       else if (c.term !== e.term || c.digest !== digest) {
         this.fail(`state machine safety: node ${n.id} applies ${e.index}/${e.term} ${digest}, another applied ${c.term} ${c.digest}`);
       }
@@ -533,13 +538,21 @@ export class Simulation {
     const other = this.leaderOfTerm.get(term);
     if (other !== undefined && other !== n.id) this.fail(`election safety: nodes ${other} and ${n.id} both leaders of term ${term}`);
     this.leaderOfTerm.set(term, n.id);
+    if (term > this.maxLeaderTerm) this.maxLeaderTerm = term;
     this.trace(`node ${n.id} is leader of term ${term}`);
   }
 
-  private checkLeaderCompleteness(n: SimNode): void {
+  /**
+   * §5.4 Leader Completeness: "If a log entry is committed in a given term, then that entry
+   * will be present in the logs of the leaders for all higher-numbered terms." Only higher:
+   * a delayed vote can still elect a leader of an older term after a newer term committed
+   * entries it lacks (found by seed 39496), and that is legal.
+   */
+  private checkLeaderCompleteness(n: SimNode, term: bigint): void {
     const first = n.storage.firstIndex();
     const last = n.storage.lastIndex();
     for (const [index, c] of this.committed) {
+      if (c.committedBy >= term) continue; // perhaps committed in this term or a later one
       if (index < first) continue; // covered by the leader's snapshot (checked by state hash)
       if (index > last) this.fail(`leader completeness: leader ${n.id} lacks committed entry ${index} (last ${last})`);
       const t = n.storage.term(index);

@@ -151,6 +151,10 @@ class StateMachine {
     this.hash = chainHash(this.hash, e);
     if (e.type !== 'normal' || e.data.byteLength === 0) return null;
     const cmd = JSON.parse(dec.decode(e.data)) as PutCmd;
+    // Raft §8: the network may duplicate a forwarded proposal, so the log may hold a command
+    // twice (seed 17770); exactly-once is the state machine's job: a command already applied
+    // is not applied again. (The set is part of the snapshot, so every member skips the same.)
+    if (this.ops.has(cmd.op)) return null;
     this.kv.set(cmd.key, cmd.value);
     this.ops.add(cmd.op);
     return cmd;

@@ -26,6 +26,16 @@ import { lockService } from './lock-service';
 import { electionService } from './election-service';
 import { httpEndpoints } from './http-endpoints';
 
+/** How long MemberList waits for a linearizable read before answering from the local view. */
+const MEMBER_LIST_BARRIER_MS = 1000;
+
+/** Waits for `p` (ignoring its failure), at most `ms`. */
+function settleWithin(p: Promise<unknown> | undefined, ms: number): Promise<void> {
+  if (p === undefined) return Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p.then(() => undefined, () => undefined), new Promise<void>((r) => (timer = setTimeout(r, ms)))]).finally(() => clearTimeout(timer));
+}
+
 /** etcd adds this to --max-request-bytes for gRPC's own receive limit (grpcOverheadBytes). */
 const GRPC_OVERHEAD_BYTES = 512 * 1024;
 
@@ -109,7 +119,13 @@ export function clusterService(m: Member): grpc.UntypedServiceImplementation {
   const pbMember = (x: MemberInfo): unknown => ({ ID: String(x.id), name: x.name, peerURLs: x.peerUrls, clientURLs: x.clientUrls, isLearner: x.isLearner });
   const pbMembers = (xs: readonly MemberInfo[]): unknown[] => xs.map(pbMember);
   return {
-    MemberList: unary(() => ({ header: header(), members: list() })),
+    MemberList: unary(async () => {
+      // Read-your-writes after a membership change made through another member: wait (briefly)
+      // for a ReadIndex round, as etcd 3.5's linearizable MemberList; without a quorum, answer
+      // from the local view after the wait, as etcd 3.4 always does.
+      await settleWithin(m.readBarrier(), MEMBER_LIST_BARRIER_MS);
+      return { header: header(), members: list() };
+    }),
     MemberAdd: unary(async (r: { peerURLs?: string[]; isLearner?: boolean }) => {
       const res = await m.memberAdd(r.peerURLs ?? [], r.isLearner === true);
       return { header: header(), member: pbMember(res.member), members: pbMembers(res.members) };

@@ -28,6 +28,8 @@ export interface OpenedDataDir {
   readonly leases: unknown;
   readonly membership: Membership;
   readonly confState: ConfState;
+  /** Request IDs of the latest applied entries (applied-requests.ts). */
+  readonly appliedRequests: readonly string[];
   /** The index the state above reflects (raft hands out committed entries after it). */
   readonly applied: bigint;
 }
@@ -59,7 +61,7 @@ async function restart(walDir: string, snapshots: SnapshotStore, log: (msg: stri
   if (recovered.tornTailTruncatedBytes > 0) log(`wal: truncated a torn record at the tail (${recovered.tornTailTruncatedBytes} bytes)`);
   const { memberId, clusterId } = recovered.metadata;
   const storage = new MemoryStorage();
-  let state = { store: new MvccStore(), leases: undefined as unknown, membership: new Membership(), confState: EMPTY_CONF_STATE };
+  let state = { store: new MvccStore(), leases: undefined as unknown, membership: new Membership(), confState: EMPTY_CONF_STATE, appliedRequests: [] as readonly string[] };
   if (snap) {
     state = decodeSnapshot(snap.data);
     storage.applySnapshot({ meta: { index: snap.meta.index, term: snap.meta.term, confState: state.confState }, data: snap.data });
@@ -93,7 +95,7 @@ async function bootstrapNew(config: MemberConfig, walDir: string, snapshots: Sna
   const storage = new MemoryStorage();
   storage.applySnapshot({ meta: { index: 1n, term: 1n, confState }, data });
   storage.setHardState(hardState);
-  return { wal, storage, memberId: self.id, clusterId, store: decodeSnapshot(data).store, leases: undefined, membership, confState, applied: 1n };
+  return { wal, storage, memberId: self.id, clusterId, store: decodeSnapshot(data).store, leases: undefined, membership, confState, appliedRequests: [], applied: 1n };
 }
 
 async function join(config: MemberConfig, walDir: string, fetchMembers: FetchMembers): Promise<OpenedDataDir> {
@@ -118,7 +120,7 @@ async function join(config: MemberConfig, walDir: string, fetchMembers: FetchMem
     }
     const clusterId = BigInt(answer.clusterId);
     const wal = await Wal.create(walDir, { memberId: self.id, clusterId });
-    return { wal, storage: new MemoryStorage(), memberId: self.id, clusterId, store: new MvccStore(), leases: undefined, membership, confState: EMPTY_CONF_STATE, applied: 0n };
+    return { wal, storage: new MemoryStorage(), memberId: self.id, clusterId, store: new MvccStore(), leases: undefined, membership, confState: EMPTY_CONF_STATE, appliedRequests: [], applied: 0n };
   }
   throw new Error(`cannot join the cluster: no peer answered (${errors.join('; ')})`);
 }

@@ -37,6 +37,7 @@ import { ProposalWaiters } from './proposal-waiters';
 import { ReadIndexBatcher } from './read-index';
 import { openDataDir, type FetchMembers } from './bootstrap';
 import { runClusterOp } from './cluster-ops';
+import { AppliedRequests } from './applied-requests';
 import type { MemberConfig } from './config';
 import type { Wal } from '../storage/wal';
 import { isRaftError, type ConfChange, type ConfState, type Entry, type Message, type ReadState, type Snapshot, type SoftState } from '../raft';
@@ -102,6 +103,8 @@ export class Member implements StateMachine {
   /** etcd's minimum lease TTL: ceil(((3 * electionTicks) / 2) * heartbeat) in seconds. */
   readonly minLeaseTtlSeconds: bigint;
   private membership: Membership;
+  /** Exactly-once: request IDs of the latest applied entries (applied-requests.ts). */
+  private appliedRequests = new AppliedRequests();
   private driver!: RaftDriver;
   private network: PeerNetwork | undefined;
   private readonly waiters: ProposalWaiters;
@@ -162,6 +165,7 @@ export class Member implements StateMachine {
       const member = new Member(config, d.wal, d.memberId, d.clusterId, d.store, d.membership, deps);
       member.unlockDataDir = unlock;
       member.lessor.restore(d.leases);
+      member.appliedRequests = AppliedRequests.fromJSON(d.appliedRequests);
       member.driver = new RaftDriver({
         id: d.memberId,
         wal: d.wal,
@@ -490,6 +494,11 @@ export class Member implements StateMachine {
       }
       const request = this.localRequests.get(e.data) ?? decodeInternalRequest(Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength));
       const id = int64(request.header?.ID);
+      if (id !== 0n) {
+        // A second copy of a request already applied (Raft §8): skip it on every member alike.
+        if (this.appliedRequests.has(id)) continue;
+        this.appliedRequests.add(id);
+      }
       try {
         this.waiters.trigger(id, this.applyRequest(request));
       } catch (err) {
@@ -580,7 +589,7 @@ export class Member implements StateMachine {
   }
 
   snapshotData(confState: ConfState): Buffer {
-    return encodeSnapshot(this.store, this.lessor, this.membership, confState);
+    return encodeSnapshot(this.store, this.lessor, this.membership, confState, this.appliedRequests.toJSON());
   }
 
   installSnapshot(s: Snapshot): void {
@@ -589,6 +598,7 @@ export class Member implements StateMachine {
     this.store = d.store;
     this.applier = new KvApplier(d.store, this.lessor);
     this.lessor.restore(d.leases);
+    this.appliedRequests = AppliedRequests.fromJSON(d.appliedRequests);
     for (const l of this.lessor.all()) this.expiry.refresh(l.id, l.ttlSeconds, this.config.electionTimeoutMs);
     const before = new Set(this.membership.list().map((m) => m.id));
     this.membership = d.membership;

@@ -16,6 +16,8 @@ interface SnapshotMetaJson {
   leases: unknown;
   membership: MembershipJson;
   confState: { voters: string[]; learners: string[] };
+  /** Request IDs of the latest applied entries (applied-requests.ts); absent in older snapshots. */
+  appliedRequests?: string[];
 }
 
 export interface DecodedSnapshot {
@@ -23,14 +25,16 @@ export interface DecodedSnapshot {
   readonly leases: unknown;
   readonly membership: Membership;
   readonly confState: ConfState;
+  readonly appliedRequests: readonly string[];
 }
 
-export function encodeSnapshot(store: MvccStore, lessor: Lessor, membership: Membership, confState: ConfState): Buffer {
+export function encodeSnapshot(store: MvccStore, lessor: Lessor, membership: Membership, confState: ConfState, appliedRequests: readonly string[] = []): Buffer {
   const meta: SnapshotMetaJson = {
     version: FORMAT_VERSION,
     leases: lessor.serialize(),
     membership: membership.toJSON(),
     confState: { voters: confState.voters.map(String), learners: confState.learners.map(String) },
+    appliedRequests: [...appliedRequests],
   };
   const metaBytes = Buffer.from(JSON.stringify(meta), 'utf8');
   const head = Buffer.alloc(4);
@@ -50,5 +54,6 @@ export function decodeSnapshot(data: Buffer): DecodedSnapshot {
     leases: meta.leases,
     membership: Membership.fromJSON(meta.membership),
     confState: { voters: meta.confState.voters.map(BigInt), learners: meta.confState.learners.map(BigInt) },
+    appliedRequests: meta.appliedRequests ?? [],
   };
 }

@@ -643,7 +643,26 @@ export class Cluster {
     const leader = await this.waitLeader();
     const via = leader !== member ? leader : this.serving().find((m) => m !== member);
     if (!via) throw new Error('remove: no other member to ask');
-    const res = await retryUnhealthy(() => via.admin().memberRemove(member.id!), timeoutMs, `MemberRemove ${member.label}`);
+    const id = member.id;
+    // A MemberRemove that timed out (e.g. removing the leader, which steps down as it applies
+    // its removal) has an unknown outcome, as in etcd: look at the member list, and retry only
+    // if the member is still there.
+    const res = await retryWhile(
+      async () => {
+        try {
+          return await via.admin().memberRemove(id);
+        } catch (err) {
+          if (/request timed out|leader changed/.test((err as Error).message)) {
+            const list = await via.admin().memberList({}, 2000).catch(() => undefined);
+            if (list && !list.members.some((x) => BigInt(x.ID) === id)) return list;
+          }
+          throw err;
+        }
+      },
+      /unhealthy cluster|request timed out|leader changed/,
+      timeoutMs,
+      `MemberRemove ${member.label}`,
+    );
     member.removed = true;
     this.members.splice(this.members.indexOf(member), 1);
     this.removedMembers.push(member);

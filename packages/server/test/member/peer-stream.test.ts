@@ -7,7 +7,8 @@
  * members with and without streaming interoperate.
  * Method: real transports behind node:http servers on loopback ports, and raw HTTP clients
  * writing frames by hand. Conditions are awaited by polling.
- * The micro-benchmark at the end runs only with PEER_BENCH=1 (its figures are printed, not asserted).
+ * (The posts-vs-streaming CPU micro-benchmark that used to close this file asserted nothing and
+ * was skipped in every run; it lives in git history at 4645fdc: 345 vs 80-140 µs per round trip.)
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -290,42 +291,5 @@ describe('peer transport streaming: delivery', () => {
     expect(Math.max(...latencies)).toBeLessThan(500);
     expect(a.t.stats().peers.find((p) => p.id === C)!.queued).toBeLessThanOrEqual(4096);
     expect(opened).toBeGreaterThanOrEqual(1);
-  });
-});
-
-(process.env.PEER_BENCH === '1' ? describe : describe.skip)('peer transport: micro-benchmark (PEER_BENCH=1)', () => {
-  it.each([
-    ['posts', false],
-    ['streaming', true],
-  ])('CPU per 1,000 single-message batches round trip (%s)', async (mode, streaming) => {
-    let b!: Member;
-    let a!: Member;
-    let count = 0;
-    let done!: () => void;
-    let target = 0;
-    // B answers each heartbeat; A sends the next when the answer arrives: a round trip per batch each way.
-    b = await startMember(B, { streaming }, (msgs) => b.t.send(msgs.map((m) => message({ type: 'heartbeatResp', from: B, to: A, term: 1n, commit: m.commit }))));
-    a = await startMember(A, { streaming }, () => {
-      count++;
-      if (count === target) done();
-      else a.t.send([hb(A, B, count)]);
-    });
-    a.t.addPeer(B, [b.url]);
-    b.t.addPeer(A, [a.url]);
-    const run = async (n: number): Promise<{ cpuMs: number; wallMs: number }> => {
-      count = 0;
-      target = n;
-      const finished = new Promise<void>((r) => (done = r));
-      const c0 = process.cpuUsage();
-      const w0 = performance.now();
-      a.t.send([hb(A, B, 0)]);
-      await finished;
-      const c = process.cpuUsage(c0);
-      return { cpuMs: (c.user + c.system) / 1000, wallMs: performance.now() - w0 };
-    };
-    await run(2000); // warm-up
-    const r = await run(1000);
-    // eslint-disable-next-line no-console
-    console.log(`${mode}: 1,000 round trips (2,000 single-message batches): CPU ${r.cpuMs.toFixed(1)} ms (${((r.cpuMs / 1000) * 1000).toFixed(0)} µs per round trip), wall ${r.wallMs.toFixed(1)} ms`);
   });
 });

@@ -50,14 +50,19 @@ export class OversizedRequest {
  * Wraps a service's request decoders so that an oversized request becomes an
  * OversizedRequest value instead of being decoded; handlers answer it with grpc-go's
  * ResourceExhausted text (grpc-js's own limit would answer with different words).
+ * Response encoders pass pre-encoded messages (byte arrays) through unchanged.
  */
 export function limitRequestSize(def: grpc.ServiceDefinition, limitBytes: number): grpc.ServiceDefinition {
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, method] of Object.entries(def)) {
     const decode = method.requestDeserialize;
+    const encode = method.responseSerialize;
     out[name] = {
       ...method,
       requestDeserialize: (buf: Buffer) => (buf.length > limitBytes ? new OversizedRequest(buf.length, limitBytes) : decode(buf)),
+      // A handler may write a response it encoded itself (the watch fan-out, watch/wire.ts);
+      // no response message is ever a byte array otherwise.
+      responseSerialize: (value: unknown) => (value instanceof Uint8Array ? Buffer.from(value.buffer, value.byteOffset, value.byteLength) : encode(value)),
     };
   }
   return out as grpc.ServiceDefinition;

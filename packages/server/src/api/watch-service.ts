@@ -9,11 +9,24 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Member } from '../member/member';
 import { keyRange } from '../mvcc/key-range';
 import type { Watcher, WatchResponseBody, WatchSink } from '../watch/hub';
+import { encodedEvent, encodeWatchResponse, HeaderEncoder } from '../watch/wire';
 import { int64 } from './pb';
 import { OversizedRequest } from './grpc-util';
 
 /** Bound on watchers per stream: a client must not make the member track without limit. */
 export const WATCHERS_PER_STREAM_MAX = 100_000;
+
+/** Event responses gathered for one stream before they are written (see flushBatch). */
+const BATCH_BYTES_MAX = 64 * 1024;
+
+/** The h2 transport writes a run of pre-encoded messages at once; grpc-js one by one. */
+function writeEncoded(call: grpc.ServerDuplexStream<unknown, unknown>, messages: readonly Buffer[]): boolean {
+  const h2 = call as unknown as { writeEncoded?(messages: readonly Buffer[]): boolean };
+  if (h2.writeEncoded) return h2.writeEncoded(messages);
+  let ok = true;
+  for (const msg of messages) ok = call.write(msg) && ok;
+  return ok;
+}
 
 interface PbWatchCreate {
   key?: Buffer;
@@ -36,6 +49,8 @@ const FILTER_NOPUT = 0;
 const FILTER_NODELETE = 1;
 
 export function watchService(m: Member): grpc.UntypedServiceImplementation {
+  // Event responses go out pre-encoded (watch/wire.ts): one put fans out to every watcher.
+  const headers = new HeaderEncoder(m.clusterId, m.memberId);
   return {
     Watch(call: grpc.ServerDuplexStream<PbWatchRequest, unknown>) {
       const watchers = new Map<bigint, Watcher>();
@@ -54,7 +69,26 @@ export function watchService(m: Member): grpc.UntypedServiceImplementation {
       const maybeSendProgress = (): void => {
         if (!progressPending || closed || !m.watchHub.allSynced(watchers.values())) return;
         progressPending = false;
-        call.write({ header: m.header(), watch_id: '-1' });
+        write({ header: m.header(), watch_id: '-1' });
+      };
+      /**
+       * Event responses of one apply are gathered per stream and written as one batch at the
+       * end of the tick (or once BATCH_BYTES_MAX have gathered, so `blocked` lags the stream's
+       * queue by at most that much). Every other response first flushes the batch: a stream's
+       * responses keep their order.
+       */
+      const batch: Buffer[] = [];
+      let batchBytes = 0;
+      const flushBatch = (): void => {
+        if (batch.length === 0) return;
+        const messages = batch.splice(0);
+        batchBytes = 0;
+        if (closed) return;
+        if (!writeEncoded(call, messages)) blocked = true;
+      };
+      const write = (response: object): void => {
+        flushBatch();
+        if (!call.write(response)) blocked = true;
       };
       const sink: WatchSink = {
         get blocked() {
@@ -62,15 +96,24 @@ export function watchService(m: Member): grpc.UntypedServiceImplementation {
         },
         send(body: WatchResponseBody): boolean {
           if (closed) return false;
-          const { revision, ...rest } = body;
-          const ok = call.write({ header: m.header(revision), ...rest });
-          if (!ok) blocked = true;
+          const withPrev = body.prevKv === true;
+          const bytes = encodeWatchResponse(headers.field(body.revision, m.raftTerm), {
+            watchId: body.watchId,
+            canceled: body.canceled,
+            compactRevision: body.compactRevision,
+            fragment: body.fragment,
+            events: body.events?.map((ev) => encodedEvent(ev, withPrev)),
+          });
+          if (batch.length === 0) process.nextTick(flushBatch);
+          batch.push(bytes);
+          batchBytes += bytes.length;
+          if (batchBytes >= BATCH_BYTES_MAX) flushBatch();
           if (body.canceled) {
-            const w = watchers.get(int64(body.watch_id));
+            const w = watchers.get(body.watchId);
             if (w) watchers.delete(w.id);
             maybeSendProgress();
           }
-          return ok;
+          return !blocked;
         },
         onSynced: () => maybeSendProgress(),
       };
@@ -103,7 +146,7 @@ export function watchService(m: Member): grpc.UntypedServiceImplementation {
           else if (id !== 0n && watchers.has(id)) reason = 'mvcc: duplicate watch ID provided on the WatchStream';
           else if (watchers.size >= WATCHERS_PER_STREAM_MAX) reason = `coord: too many watchers on one stream (max ${WATCHERS_PER_STREAM_MAX})`;
           if (reason) {
-            call.write({ header: m.header(rev), watch_id: '-1', created: true, canceled: true, cancel_reason: reason });
+            write({ header: m.header(rev), watch_id: '-1', created: true, canceled: true, cancel_reason: reason });
             return;
           }
           if (id === 0n) {
@@ -112,7 +155,7 @@ export function watchService(m: Member): grpc.UntypedServiceImplementation {
           }
           const filters = c.filters ?? [];
           // The "created" answer goes first; events (even replayed ones) follow it.
-          call.write({ header: m.header(rev), watch_id: String(id), created: true });
+          write({ header: m.header(rev), watch_id: String(id), created: true });
           const w = m.watchHub.add(id, sink, {
             range,
             startRev: int64(c.start_revision),
@@ -129,7 +172,7 @@ export function watchService(m: Member): grpc.UntypedServiceImplementation {
           if (!w) return;
           m.watchHub.remove(w);
           watchers.delete(id);
-          call.write({ header: m.header(), watch_id: String(id), canceled: true });
+          write({ header: m.header(), watch_id: String(id), canceled: true });
           maybeSendProgress();
         } else if (req.progress_request) {
           progressPending = true;
@@ -137,6 +180,7 @@ export function watchService(m: Member): grpc.UntypedServiceImplementation {
         }
       });
       call.on('end', () => {
+        flushBatch();
         close();
         call.end();
       });

@@ -9,6 +9,10 @@ import { keyRange, prefixEnd } from '../mvcc/key-range';
 import type { WatchResponseBody, Watcher } from '../watch/hub';
 import type { PbKeyValue, PbRangeResponse, PbTxnRequest, PbTxnResponse } from '../api/pb';
 import { int64 } from '../api/pb';
+import { toPbKeyValue } from '../apply/kv-applier';
+
+type LocalEvent = { type: number; kv: PbKeyValue };
+const localEvents = (body: WatchResponseBody): LocalEvent[] => (body.events ?? []).map((ev) => ({ type: ev.type, kv: toPbKeyValue(ev.kv) }));
 
 /** Local watchers get ids far from those a gRPC stream hands out (its own counter from 0). */
 let localWatchIds = 1n << 62n;
@@ -41,10 +45,10 @@ export class LocalClient {
    * ended by the signal. Bounded: responses queue only while the consumer is awaiting the
    * member (at most one per applied revision, and the consumer drains on every turn).
    */
-  async *watch(key: Buffer, fromRev: bigint, signal: AbortSignal, prefix = false): AsyncGenerator<{ type: number; kv: PbKeyValue }[]> {
-    const queue: ({ type: number; kv: PbKeyValue }[] | Error)[] = [];
+  async *watch(key: Buffer, fromRev: bigint, signal: AbortSignal, prefix = false): AsyncGenerator<LocalEvent[]> {
+    const queue: (LocalEvent[] | Error)[] = [];
     let wake: (() => void) | undefined;
-    const push = (item: { type: number; kv: PbKeyValue }[] | Error): void => {
+    const push = (item: LocalEvent[] | Error): void => {
       queue.push(item);
       wake?.();
     };
@@ -52,7 +56,7 @@ export class LocalClient {
       blocked: false,
       send: (body: WatchResponseBody) => {
         if (body.canceled) push(new EtcdError('compacted'));
-        else if (body.events && body.events.length > 0) push(body.events);
+        else if (body.events && body.events.length > 0) push(localEvents(body));
         return true;
       },
     }, { range: keyRange(key, prefix ? prefixEnd(key) : undefined), startRev: fromRev, noPut: false, noDelete: false, prevKv: false, progressNotify: false, fragment: false });
@@ -80,7 +84,7 @@ export class LocalClient {
    * Resolves at the first event on `key` (or the range) at or after `fromRev` matching
    * `until`; rejects when the signal aborts. Watching is done by the member's watch hub.
    */
-  waitFor(key: Buffer, fromRev: bigint, until: (events: { type: number; kv: PbKeyValue }[]) => boolean, signal: AbortSignal, prefix = false): Promise<void> {
+  waitFor(key: Buffer, fromRev: bigint, until: (events: LocalEvent[]) => boolean, signal: AbortSignal, prefix = false): Promise<void> {
     return new Promise((resolve, reject) => {
       let watcher: Watcher | undefined;
       const finish = (err?: Error): void => {
@@ -98,7 +102,7 @@ export class LocalClient {
         send: (body: WatchResponseBody) => {
           if (!watcher) return true;
           if (body.canceled) finish(new EtcdError('compacted'));
-          else if (body.events && until(body.events)) finish();
+          else if (body.events && until(localEvents(body))) finish();
           return true;
         },
       }, { range: keyRange(key, prefix ? prefixEnd(key) : undefined), startRev: fromRev, noPut: false, noDelete: false, prevKv: false, progressNotify: false, fragment: false });

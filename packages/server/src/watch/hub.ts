@@ -16,23 +16,17 @@
 import { assert } from '../util/assert';
 import { EventType, MvccEvent, MvccStore } from '../mvcc/store';
 import { KeyRange, KeyString, rangeContains } from '../mvcc/key-range';
-import { toPbKeyValue } from '../apply/kv-applier';
-import type { PbKeyValue } from '../api/pb';
-
-export interface PbEvent {
-  type: number;
-  kv: PbKeyValue;
-  prev_kv?: PbKeyValue;
-}
+import { encodedEvent, varintLength } from './wire';
 
 export interface WatchResponseBody {
-  watch_id: string;
-  created?: boolean;
+  watchId: bigint;
   canceled?: boolean;
-  compact_revision?: string;
-  cancel_reason?: string;
+  compactRevision?: bigint;
   fragment?: boolean;
-  events?: PbEvent[];
+  /** Events of one revision in order, already filtered for the watcher. */
+  events?: readonly MvccEvent[];
+  /** Whether the watcher asked for prev_kv (the sink encodes events with or without it). */
+  prevKv?: boolean;
   /** Revision for the response header. */
   revision: bigint;
 }
@@ -96,36 +90,11 @@ export const DEFAULT_WATCH_LIMITS: WatchHubLimits = {
   fragmentBytesMax: 1536 * 1024 + 512 * 1024,
 };
 
-/** Bytes of a varint. */
-function varintBytes(n: bigint): number {
-  let x = BigInt.asUintN(64, n);
-  let c = 1;
-  while (x >= 0x80n) {
-    x >>= 7n;
-    c++;
-  }
-  return c;
-}
-const varintField = (n: bigint): number => (n === 0n ? 0 : 1 + varintBytes(n));
-const bytesField = (len: number): number => (len === 0 ? 0 : 1 + varintBytes(BigInt(len)) + len);
-const messageField = (len: number): number => 1 + varintBytes(BigInt(len)) + len;
-
-function keyValueBytes(kv: MvccEvent['kv']): number {
-  return bytesField(kv.key.length) + varintField(kv.createRevision) + varintField(kv.modRevision) + varintField(kv.version) + bytesField(kv.value.length) + varintField(kv.lease);
-}
-
-/** Encoded size of one mvccpb.Event as an element of WatchResponse.events (field 11). */
-function eventFieldBytes(ev: MvccEvent, withPrev: boolean): number {
-  let n = varintField(BigInt(ev.type)) + messageField(keyValueBytes(ev.kv));
-  if (withPrev && ev.prevKv) n += messageField(keyValueBytes(ev.prevKv));
-  return messageField(n);
-}
-
 /**
  * The header's size is not known here (member and cluster IDs): its largest encoding is
  * used, so a response is fragmented at most a few bytes earlier than etcd would.
  */
-const HEADER_FIELD_BYTES_MAX = messageField(4 * (1 + 10));
+const HEADER_FIELD_BYTES_MAX = 2 + 4 * (1 + 10);
 
 export class WatchHub {
   /** Synced watchers on a single key, by key. */
@@ -191,6 +160,16 @@ export class WatchHub {
   /** Called after each applied write request with its events (one revision). */
   notify(events: readonly MvccEvent[], rev: bigint): void {
     if (events.length === 0) return;
+    if (events.length === 1) {
+      // The common case (a put, a delete of one key): every matching watcher gets the same list.
+      const key = events[0].kv.key.toString('latin1');
+      const targets: Watcher[] = [];
+      const exact = this.syncedByKey.get(key);
+      if (exact) for (const w of exact) targets.push(w);
+      for (const w of this.syncedRanges) if (rangeContains(w.spec.range, key)) targets.push(w);
+      for (const w of targets) this.deliverSynced(w, events, rev);
+      return;
+    }
     const matches = new Map<Watcher, MvccEvent[]>();
     const add = (w: Watcher, ev: MvccEvent): void => {
       let list = matches.get(w);
@@ -203,18 +182,22 @@ export class WatchHub {
       if (exact) for (const w of exact) add(w, ev);
       for (const w of this.syncedRanges) if (rangeContains(w.spec.range, key)) add(w, ev);
     }
-    // A synced watcher has had every revision before `rev` (its nextRev is only kept
-    // up to date when it leaves the synced set), unless it asked to start later.
-    for (const [w, evs] of matches) {
-      if (w.nextRev > rev) continue; // started in the future
-      assert(w.synced, 'only synced watchers are notified');
-      this.deliver(w, evs, rev);
-      if (w.sink.blocked) {
-        // The stream is full: stop pushing; the catch-up loop takes over from history.
-        w.nextRev = rev + 1n;
-        this.unmarkSynced(w);
-        this.unsynced.add(w);
-      }
+    for (const [w, evs] of matches) this.deliverSynced(w, evs, rev);
+  }
+
+  /**
+   * A synced watcher has had every revision before `rev` (its nextRev is only kept up to
+   * date when it leaves the synced set), unless it asked to start later.
+   */
+  private deliverSynced(w: Watcher, events: readonly MvccEvent[], rev: bigint): void {
+    if (w.nextRev > rev) return; // started in the future
+    assert(w.synced, 'only synced watchers are notified');
+    this.deliver(w, events, rev);
+    if (w.sink.blocked) {
+      // The stream is full: stop pushing; the catch-up loop takes over from history.
+      w.nextRev = rev + 1n;
+      this.unmarkSynced(w);
+      this.unsynced.add(w);
     }
   }
 
@@ -233,7 +216,7 @@ export class WatchHub {
       // etcd (watchable_store.go chooseAll) sends WatchResponse{WatchID, CompactRevision} with
       // no Revision, so the header revision of this response is 0 (`etcdctl watch -w json`
       // prints a header without "revision", `-w fields` prints "Revision" : 0).
-      w.sink.send({ watch_id: String(w.id), compact_revision: String(store.compactedRev), canceled: true, revision: 0n });
+      w.sink.send({ watchId: w.id, compactRevision: store.compactedRev, canceled: true, revision: 0n });
       return;
     }
     if (w.nextRev <= 0n) {
@@ -256,44 +239,35 @@ export class WatchHub {
   }
 
   private deliver(w: Watcher, events: readonly MvccEvent[], rev: bigint): void {
-    const pb: PbEvent[] = [];
-    const kept: MvccEvent[] = [];
-    for (const ev of events) {
-      if (ev.type === EventType.Put ? w.spec.noPut : w.spec.noDelete) continue;
-      pb.push(pbEvent(ev, w.spec.prevKv && ev.prevKv !== undefined));
-      kept.push(ev);
-    }
-    if (pb.length === 0) return;
+    const { noPut, noDelete, prevKv } = w.spec;
+    const kept = noPut || noDelete ? events.filter((ev) => !(ev.type === EventType.Put ? noPut : noDelete)) : events;
+    if (kept.length === 0) return;
     w.lastSentRev = rev;
-    if (!w.spec.fragment) {
-      w.sink.send({ watch_id: String(w.id), events: pb, revision: rev });
+    if (!w.spec.fragment || kept.length < 2) {
+      w.sink.send({ watchId: w.id, events: kept, prevKv, revision: rev });
       return;
     }
     // etcd's sendFragments (v3rpc/watch.go): a response under the limit, or with a single
     // event, goes whole; otherwise fragments of as many events as keep each below the limit
     // (at least one), all flagged fragment=true but the last.
     const max = this.limits.fragmentBytesMax;
-    const sizes = kept.map((ev) => eventFieldBytes(ev, w.spec.prevKv));
-    const fixed = HEADER_FIELD_BYTES_MAX + varintField(w.id);
-    if (fixed + sizes.reduce((a, b) => a + b, 0) < max || pb.length < 2) {
-      w.sink.send({ watch_id: String(w.id), events: pb, revision: rev });
+    const sizes = kept.map((ev) => encodedEvent(ev, prevKv).length);
+    const fixed = HEADER_FIELD_BYTES_MAX + (w.id === 0n ? 0 : 1 + varintLength(w.id));
+    if (fixed + sizes.reduce((a, b) => a + b, 0) < max) {
+      w.sink.send({ watchId: w.id, events: kept, prevKv, revision: rev });
       return;
     }
     let idx = 0;
     for (;;) {
-      const part: PbEvent[] = [];
+      const from = idx;
       let size = fixed + 2; // + fragment=true
-      while (idx < pb.length) {
-        part.push(pb[idx]);
+      while (idx < kept.length) {
         size += sizes[idx];
-        if (part.length > 1 && size >= max) {
-          part.pop();
-          break;
-        }
+        if (idx > from && size >= max) break;
         idx++;
       }
-      const last = idx === pb.length;
-      w.sink.send({ watch_id: String(w.id), events: part, ...(last ? {} : { fragment: true }), revision: rev });
+      const last = idx === kept.length;
+      w.sink.send({ watchId: w.id, events: kept.slice(from, idx), prevKv, ...(last ? {} : { fragment: true }), revision: rev });
       if (last) return;
     }
   }
@@ -301,7 +275,7 @@ export class WatchHub {
   private progressRound(): void {
     const rev = this.store().rev;
     for (const w of this.progressWatchers) {
-      if (w.synced && w.lastSentRev < rev) w.sink.send({ watch_id: String(w.id), revision: rev });
+      if (w.synced && w.lastSentRev < rev) w.sink.send({ watchId: w.id, revision: rev });
     }
   }
 
@@ -344,19 +318,6 @@ export class WatchHub {
   resume(ws: Iterable<Watcher>): void {
     for (const w of ws) if (this.unsynced.has(w)) this.catchUp(w);
   }
-}
-
-/**
- * The wire shape of an event, built once per event (and prev_kv choice) however many
- * watchers receive it: fan-out to 10,000 watchers of one key must not build 10,000 copies.
- * Responses are serialized right away and never mutated, so sharing is safe.
- */
-const pbEventCache = new WeakMap<MvccEvent, { plain?: PbEvent; withPrev?: PbEvent }>();
-function pbEvent(ev: MvccEvent, withPrev: boolean): PbEvent {
-  let c = pbEventCache.get(ev);
-  if (!c) pbEventCache.set(ev, (c = {}));
-  if (withPrev) return (c.withPrev ??= { type: ev.type, kv: c.plain?.kv ?? toPbKeyValue(ev.kv), prev_kv: toPbKeyValue(ev.prevKv!) });
-  return (c.plain ??= { type: ev.type, kv: c.withPrev?.kv ?? toPbKeyValue(ev.kv) });
 }
 
 const minBig = (a: bigint, b: bigint): bigint => (a < b ? a : b);

@@ -224,6 +224,33 @@ export class ServerCall extends EventEmitter implements StreamApp {
     return true;
   }
 
+  /**
+   * Writes messages that are already encoded (byte arrays, not values to serialize) as one
+   * run of length-prefixed messages in one DATA payload: a watch fan-out writes hundreds of
+   * small responses to a stream per revision. Same return and 'drain' contract as write().
+   */
+  writeEncoded(messages: readonly Uint8Array[]): boolean {
+    if (this.finished) return false;
+    let bytes = 0;
+    for (const m of messages) bytes += PREFIX_BYTES + m.length;
+    const buf = Buffer.allocUnsafe(bytes);
+    let off = 0;
+    for (const m of messages) {
+      buf[off] = 0;
+      buf.writeUInt32BE(m.length, off + 1);
+      buf.set(m, off + PREFIX_BYTES);
+      off += PREFIX_BYTES + m.length;
+    }
+    this.sendResponseHeaders();
+    const pending = this.stream.sendData(buf);
+    if (pending > this.ctx.writeHighWaterMarkBytes) {
+      this.needDrain = true;
+      this.stream.wantDrain = true;
+      return false;
+    }
+    return true;
+  }
+
   /** Ends the call with status OK after the messages written so far. */
   end(): this {
     if (!this.finished) this.sendStatus(Status.OK, '');

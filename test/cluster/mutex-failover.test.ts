@@ -29,12 +29,15 @@ interface Section {
 describe(`Mutex across a leader failover (${kind})`, () => {
   let cluster: Cluster;
   const clients: Client[] = [];
+  /** Ends the contenders' loops; also on a failed test, so jest is not kept running. */
+  let stop = false;
 
   beforeAll(async () => {
     cluster = await Cluster.start({ kind, size: 3, heartbeatMs: 100, electionMs: 1000 });
   }, 60_000);
 
   afterAll(async () => {
+    stop = true;
     for (const c of clients) c.close();
     await cluster?.destroy();
   }, 30_000);
@@ -48,7 +51,6 @@ describe(`Mutex across a leader failover (${kind})`, () => {
     let ambiguous = 0;
     let fencedOut = 0;
     let killedAt = -1;
-    let stop = false;
     const contender = async (): Promise<void> => {
       const c = new Client({ endpoints, callTimeoutMs: 1500 });
       clients.push(c);

@@ -91,7 +91,6 @@ export class ProcessGroup {
         resolve(this.exitInfo);
       });
     });
-    watchdog?.guard(this.pgid);
   }
 
   /**
@@ -105,6 +104,11 @@ export class ProcessGroup {
       stdio: 'inherit',
       env: { ...process.env, ...extraEnv },
     });
+    // Guard the group at once: spawn() returns after CMD has exec'd, so CMD may already be
+    // running; telling the watchdog only after the 'spawn' event (a turn of the event loop
+    // later) left a window in which a coord killed with SIGKILL orphaned an unguarded group
+    // (seen under load: lock.test.ts hung on a `sleep 1000` that nobody ended).
+    if (child.pid !== undefined) watchdog?.guard(child.pid);
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', () => {
         child.removeAllListeners('error');

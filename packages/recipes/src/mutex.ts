@@ -40,6 +40,7 @@ import {
 } from '@coord/client';
 import { LockBusyError, LockLostError, NotLockedError, SessionExpiredError, type LostReason } from './errors';
 import { Hold } from './hold';
+import { releaseRetrying } from './release';
 import { leaseKey, recipePrefix } from './keys';
 import type { Session } from './session';
 import { dropTicket, takeTicket } from './ticket';
@@ -63,8 +64,6 @@ export type LockOptions = WaitOptions;
 
 /** How long a best-effort cleanup (deleting our key after a failed wait) may take. */
 const CLEANUP_TIMEOUT_MS = 5000;
-/** How long withLock keeps trying to release after a failed delete (see releaseRetrying). */
-const RELEASE_RETRY_MS = 30_000;
 
 export class Mutex extends EventEmitter {
   /** `<name>/`: every contender's key is under it. */
@@ -180,36 +179,18 @@ export class Mutex extends EventEmitter {
     try {
       result = await fn(info);
     } catch (err) {
-      await this.releaseRetrying().catch(() => undefined);
+      await this.release().catch(() => undefined);
       throw err;
     }
     const lost = info.signal.aborted ? info.signal.reason : undefined;
-    await this.releaseRetrying();
+    await this.release();
     if (lost instanceof LockLostError) throw lost;
     return result;
   }
 
-  /**
-   * withLock's release. A delete that fails (a leader failover, a timeout whose outcome is
-   * unknown) leaves our key on the server, and every other waiter queued behind it until the
-   * session ends: with a session kept alive, for ever (mutex-failover.test.ts hung exactly so
-   * when a failover ate the unlock). So it is retried, with backoff, while the session lives
-   * and for at most RELEASE_RETRY_MS; after that the error is thrown and the mutex stays held
-   * (`unlock()` may be called again; the session's end releases it in any case).
-   */
-  private async releaseRetrying(): Promise<void> {
-    const deadline = Date.now() + RELEASE_RETRY_MS;
-    let delayMs = 50;
-    for (;;) {
-      try {
-        await this.unlock();
-        return;
-      } catch (err) {
-        if (this.current !== 'held' || !this.session.alive || Date.now() + delayMs > deadline) throw err;
-        await new Promise((r) => setTimeout(r, delayMs));
-        delayMs = Math.min(delayMs * 2, 1000);
-      }
-    }
+  /** withLock's release: retried while held and the session lives (release.ts says why). */
+  private release(): Promise<void> {
+    return releaseRetrying(() => this.unlock(), () => this.current === 'held', () => this.session.alive);
   }
 
   /**

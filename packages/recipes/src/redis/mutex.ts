@@ -29,6 +29,7 @@ import type { QueueKeys } from './keys';
 import { TicketQueue } from './queue';
 import { RedisScripts } from './scripts';
 import type { RedisSession } from './session';
+import { releaseRetrying } from '../release';
 
 export type RedisMutexState = 'idle' | 'locking' | 'held' | 'unlocking';
 
@@ -155,13 +156,18 @@ export class RedisMutex extends EventEmitter {
     try {
       result = await fn(info);
     } catch (err) {
-      await this.unlock().catch(() => undefined);
+      await this.release().catch(() => undefined);
       throw err;
     }
     const lost = info.signal.aborted ? info.signal.reason : undefined;
-    await this.unlock();
+    await this.release();
     if (lost instanceof LockLostError) throw lost;
     return result;
+  }
+
+  /** withLock's release: retried while held and the session lives (../release.ts says why). */
+  private release(): Promise<void> {
+    return releaseRetrying(() => this.unlock(), () => this.current === 'held', () => this.session.alive);
   }
 
   /**

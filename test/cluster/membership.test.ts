@@ -101,10 +101,19 @@ describe(`membership changes on a compacted log (${kind})`, () => {
       (e: ServiceError) => `${e.code} ${e.details}`,
     );
     expect(refused).toBe('14 etcdserver: rpc not supported for learner');
-    const refusedRange = await m4.kv().range('a', {}, 2000).then(
-      () => 'answered',
-      (e: ServiceError) => `${e.code} ${e.details}`,
-    );
+    // The learner's answer, not the transport's: a fresh channel to the learner sometimes fails
+    // its first call with grpc-js's "No connection established" (not understood yet; see the
+    // session notes), so that one error is retried a few times.
+    let refusedRange = '';
+    for (let attempt = 0; attempt < 5; attempt++) {
+      refusedRange = await m4.kv().range('a', {}, 10_000).then(
+        () => 'answered',
+        (e: ServiceError) => `${e.code} ${e.details}`,
+      );
+      if (!refusedRange.includes('No connection established')) break;
+      console.log(`membership (${kind}): Range to the learner failed in the transport (${refusedRange}); retrying`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
     expect(refusedRange).toBe('14 etcdserver: rpc not supported for learner');
     // It caught up through a snapshot, not from the log.
     await waitFor(async () => ((await m4.metric(SNAPSHOT_RECEIVED)) >= 1 ? true : undefined), BOUND_MS, () => `${m4.label} to report ${SNAPSHOT_RECEIVED} >= 1`);

@@ -114,6 +114,11 @@ export class ClusterMember {
   paused = false;
   /** Taken out of the cluster by MemberRemove. */
   removed = false;
+  /**
+   * A MemberRemove for it has been sent: a removed member stops itself (exit 0), possibly
+   * before the call returns (the leader applies its own removal first), which is no surprise.
+   */
+  removing = false;
   private adminClient: MemberAdmin | undefined;
   private kvClient: KvClient | undefined;
 
@@ -236,7 +241,7 @@ export class ClusterMember {
     this.exitExpected = false;
     const started = this.proc.restart();
     void this.proc.waitExit().then((exit) => {
-      if (!this.exitExpected && !this.removed) {
+      if (!this.exitExpected && !this.removed && !(this.removing && exit.code === 0)) {
         this.unexpectedExits.push(`${this.label} exited by itself or was killed by someone else: code=${exit.code} signal=${exit.signal}`);
       }
     });
@@ -644,6 +649,7 @@ export class Cluster {
     const via = leader !== member ? leader : this.serving().find((m) => m !== member);
     if (!via) throw new Error('remove: no other member to ask');
     const id = member.id;
+    member.removing = true;
     // A MemberRemove that timed out (e.g. removing the leader, which steps down as it applies
     // its removal) has an unknown outcome, as in etcd: look at the member list, and retry only
     // if the member is still there.

@@ -9,7 +9,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Member } from '../member/member';
 import { keyRange } from '../mvcc/key-range';
 import type { Watcher, WatchResponseBody, WatchSink } from '../watch/hub';
-import { encodedEvent, encodeWatchResponse, HeaderEncoder } from '../watch/wire';
+import { encodedEvent, encodeWatchResponse, encodeWatchResponses, HeaderEncoder } from '../watch/wire';
 import { int64 } from './pb';
 import { OversizedRequest } from './grpc-util';
 
@@ -114,6 +114,13 @@ export function watchService(m: Member): grpc.UntypedServiceImplementation {
             maybeSendProgress();
           }
           return !blocked;
+        },
+        sendEach(ws: readonly Watcher[], events, prevKv, revision): void {
+          if (closed) return;
+          const encoded = events.map((ev) => encodedEvent(ev, prevKv));
+          if (batch.length === 0) process.nextTick(flushBatch);
+          batchBytes += encodeWatchResponses(headers.field(revision, m.raftTerm), ws.map((w) => w.id), encoded, batch);
+          if (batchBytes >= BATCH_BYTES_MAX) flushBatch();
         },
         onSynced: () => maybeSendProgress(),
       };

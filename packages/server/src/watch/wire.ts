@@ -183,6 +183,29 @@ const TAG_COMPACT_REVISION = (5 << 3) | 0;
 const TAG_CANCEL_REASON = (6 << 3) | 2;
 const TAG_FRAGMENT = (7 << 3) | 0;
 
+/**
+ * Responses that differ only in their watch_id: the same header field and events behind each
+ * ID. `into` receives one message per ID (the fan-out's per-watcher cost is this copy).
+ */
+export function encodeWatchResponses(headerField: Buffer, watchIds: readonly bigint[], events: readonly Buffer[], into: Buffer[]): number {
+  const body = events.length === 1 ? events[0] : Buffer.concat(events);
+  let bytes = 0;
+  for (const id of watchIds) {
+    const idBytes = id === 0n ? 0 : 1 + varintLength(id);
+    const buf = Buffer.allocUnsafe(headerField.length + idBytes + body.length);
+    buf.set(headerField, 0);
+    let off = headerField.length;
+    if (idBytes > 0) {
+      buf[off++] = TAG_WATCH_ID;
+      off = writeVarint(buf, off, id);
+    }
+    buf.set(body, off);
+    into.push(buf);
+    bytes += buf.length;
+  }
+  return bytes;
+}
+
 /** A whole WatchResponse: the shared header field, then this response's own fields and events. */
 export function encodeWatchResponse(headerField: Buffer, r: EncodedWatchResponse): Buffer {
   const reason = r.cancelReason ? Buffer.from(r.cancelReason, 'utf8') : undefined;

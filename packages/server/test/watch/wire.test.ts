@@ -7,7 +7,7 @@
 import * as fc from 'fast-check';
 import { serviceDefinition } from '@coord/proto';
 import { EventType, type KeyValue, type MvccEvent } from '../../src/mvcc/store';
-import { encodedEvent, encodeWatchResponse, HeaderEncoder, varintLength } from '../../src/watch/wire';
+import { encodedEvent, encodeWatchResponse, encodeWatchResponses, HeaderEncoder, varintLength } from '../../src/watch/wire';
 
 const watchMethod = serviceDefinition('etcdserverpb.Watch').Watch;
 const decode = (buf: Buffer): Record<string, unknown> => watchMethod.responseDeserialize(buf) as Record<string, unknown>;
@@ -78,6 +78,20 @@ describe('watch response wire encoding', () => {
     expect(h.field(10n, 2n)).toBe(a);
     expect(h.field(11n, 2n)).not.toEqual(a);
     expect(h.field(11n, 3n)).not.toEqual(h.field(11n, 2n));
+  });
+
+  test('the fan-out encoding of many watch IDs is, byte for byte, one response per ID', () => {
+    fc.assert(
+      fc.property(fc.array(int64, { maxLength: 20 }), fc.array(event, { minLength: 1, maxLength: 3 }), fc.boolean(), (ids, events, withPrev) => {
+        const header = new HeaderEncoder(5n, 6n).field(42n, 7n);
+        const encoded = events.map((ev) => encodedEvent(ev, withPrev));
+        const out: Buffer[] = [];
+        const bytes = encodeWatchResponses(header, ids, encoded, out);
+        expect(out.map((b) => b.toString('hex'))).toEqual(ids.map((watchId) => encodeWatchResponse(header, { watchId, events: encoded }).toString('hex')));
+        expect(bytes).toBe(out.reduce((n, b) => n + b.length, 0));
+      }),
+      { numRuns: 200 },
+    );
   });
 
   test('varintLength matches the bytes written for the whole int64 range', () => {

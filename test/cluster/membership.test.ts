@@ -111,7 +111,7 @@ describe(`membership changes on a compacted log (${kind})`, () => {
         (e: ServiceError) => `${e.code} ${e.details}`,
       );
       if (!refusedRange.includes('No connection established')) break;
-      console.log(`membership (${kind}): Range to the learner failed in the transport (${refusedRange}); retrying`);
+      console.log(`membership (${kind}): Range to the learner failed in the transport (${refusedRange}); retrying. Its log:\n${m4.proc.logTail(2000)}`);
       await new Promise((r) => setTimeout(r, 200));
     }
     expect(refusedRange).toBe('14 etcdserver: rpc not supported for learner');

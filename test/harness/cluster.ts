@@ -282,7 +282,7 @@ export class ClusterMember {
  * is refused while too few members are started.
  */
 export async function retryUnhealthy<T>(fn: () => Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  return retryWhile(fn, /unhealthy cluster/, timeoutMs, what);
+  return retryWhile(fn, /unhealthy cluster|not enough started members/, timeoutMs, what);
 }
 
 /** Calls `fn` until it does not fail with a message matching `retryable`; other errors are thrown at once. */

@@ -1,4 +1,5 @@
 /** Small durable-filesystem helpers shared by the WAL and the snapshot store. */
+import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 
 /**
@@ -20,6 +21,17 @@ export async function writeAll(fh: fsp.FileHandle, buf: Buffer, position: number
   // Bound: every iteration writes at least one byte or throws.
   while (done < buf.length) {
     const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
+    if (bytesWritten <= 0) throw new Error(`short write: 0 bytes written at offset ${position + done}`);
+    done += bytesWritten;
+  }
+}
+
+/** writeAll on the calling thread (the WAL's small O_DSYNC writes, see wal.ts). */
+export function writeAllSync(fd: number, buf: Buffer, position: number): void {
+  let done = 0;
+  // Bound: every iteration writes at least one byte or throws.
+  while (done < buf.length) {
+    const bytesWritten = fs.writeSync(fd, buf, done, buf.length - done, position + done);
     if (bytesWritten <= 0) throw new Error(`short write: 0 bytes written at offset ${position + done}`);
     done += bytesWritten;
   }

@@ -58,7 +58,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { assert } from '../util/assert';
-import { fsyncDir, isNotFound, writeAll } from './fsutil';
+import { fsyncDir, isNotFound, writeAll, writeAllSync } from './fsutil';
 import {
   RecordEncoder,
   RecordType,
@@ -103,6 +103,8 @@ export interface WalOptions {
    * loaded 2-CPU machine; a bare O_DSYNC write 216–278 µs vs 335–340 µs for write+fdatasync).
    */
   dsync?: boolean;
+  /** With dsync, small writes may be made on the event loop while writes are fast (INLINE_WRITE_BYTES_MAX). Default true. */
+  inlineWrites?: boolean;
 }
 
 export interface WalSnapshotMarker {
@@ -146,6 +148,17 @@ export class WalCorruptError extends Error {
 const SEGMENT_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 /** Zeros are written this far ahead of the write offset, in one background write. */
 const PREALLOC_CHUNK_BYTES = 4 * 1024 * 1024;
+/**
+ * With O_DSYNC a small write may be made on the event loop (writeDurable): a durable write
+ * of a few KB takes 0.2–0.4 ms here, less than the thread-pool round trip and promise turns
+ * around it. Measured (2 cores, 256-byte puts, single member): 1 client 817–827 → 1,001–1,007
+ * puts/s, 100 clients/10 conns 11,452–11,840 → 12,732–14,133 puts/s. It blocks the loop for
+ * the write, so only while writes are fast: the running average of the recent durable writes
+ * must stay under INLINE_WRITE_AVG_MS_MAX, else (a slow or busy disk) they go to the pool and
+ * the loop keeps serving reads, heartbeats and elections while the disk works.
+ */
+const INLINE_WRITE_BYTES_MAX = 64 * 1024;
+const INLINE_WRITE_AVG_MS_MAX = 1;
 const SEGMENT_NAME = /^([0-9a-f]{16})-([0-9a-f]{16})\.wal$/;
 const ZERO_HARD_STATE: HardState = Object.freeze({ term: 0n, vote: 0n, commit: 0n });
 
@@ -202,6 +215,7 @@ interface WalState {
   readonly segmentBytesMax: number;
   readonly preallocate: boolean;
   readonly dsync: boolean;
+  readonly inlineWrites: boolean;
   readonly segments: Segment[];
   readonly fh: fsp.FileHandle;
   readonly writeOffset: number;
@@ -380,6 +394,7 @@ export class Wal {
   private readonly segmentBytesMax: number;
   private readonly preallocate: boolean;
   private readonly dsync: boolean;
+  private readonly inlineWrites: boolean;
   private readonly segments: Segment[];
 
   private fh: fsp.FileHandle;
@@ -422,6 +437,7 @@ export class Wal {
     this.segmentBytesMax = s.segmentBytesMax;
     this.preallocate = s.preallocate;
     this.dsync = s.dsync;
+    this.inlineWrites = s.inlineWrites;
     this.segments = s.segments;
     this.fh = s.fh;
     this.writeOffset = s.writeOffset;
@@ -436,12 +452,12 @@ export class Wal {
     this.writtenMarker = s.marker;
   }
 
-  private static options(opts: WalOptions | undefined): { segmentBytesMax: number; preallocate: boolean; dsync: boolean } {
+  private static options(opts: WalOptions | undefined): { segmentBytesMax: number; preallocate: boolean; dsync: boolean; inlineWrites: boolean } {
     const segmentBytesMax = opts?.segmentBytesMax ?? SEGMENT_BYTES_MAX_DEFAULT;
     if (!Number.isSafeInteger(segmentBytesMax) || segmentBytesMax < 64) {
       throw new RangeError(`wal: segmentBytesMax must be an integer >= 64, got ${segmentBytesMax}`);
     }
-    return { segmentBytesMax, preallocate: opts?.preallocate ?? true, dsync: opts?.dsync ?? true };
+    return { segmentBytesMax, preallocate: opts?.preallocate ?? true, dsync: opts?.dsync ?? true, inlineWrites: opts?.inlineWrites ?? true };
   }
 
   static exists(dir: string): boolean {
@@ -674,6 +690,20 @@ export class Wal {
     });
   }
 
+  /** Running average of the durable writes' wall time (ms), for choosing where to write. */
+  private writeAvgMs = 0;
+
+  /** Writes `data` at the write offset, on the event loop when that is cheaper (see INLINE_WRITE_BYTES_MAX). */
+  private async writeDurable(data: Buffer): Promise<void> {
+    const t0 = performance.now();
+    if (this.dsync && this.inlineWrites && data.length <= INLINE_WRITE_BYTES_MAX && this.writeAvgMs < INLINE_WRITE_AVG_MS_MAX) {
+      writeAllSync(this.fh.fd, data, this.writeOffset);
+    } else {
+      await writeAll(this.fh, data, this.writeOffset);
+    }
+    this.writeAvgMs += (performance.now() - t0 - this.writeAvgMs) / 8;
+  }
+
   private async flushOnce(): Promise<void> {
     const target = this.appendedSeq;
     const lastIndex = this.lastIdx;
@@ -688,7 +718,7 @@ export class Wal {
     if (data.length > 0) {
       if (this.zeroing !== null && this.zeroingStart < this.writeOffset + data.length) await this.zeroing;
       if (this.failure !== null) throw this.failure;
-      await writeAll(this.fh, data, this.writeOffset);
+      await this.writeDurable(data);
       this.counters.writes++;
       this.counters.bytesWritten += data.length;
       this.writeOffset += data.length;

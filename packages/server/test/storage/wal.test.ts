@@ -313,14 +313,22 @@ describe('Wal', () => {
   });
 
   test.each([
-    ['fdatasync', false, 'datasync'],
-    ['O_DSYNC write', true, 'write'],
-  ] as const)('a failed %s fails every waiter and the WAL for good (no retry after an fsync error)', async (_what, dsync, method) => {
-    const wal = await Wal.create(walDir, META, { preallocate: false, dsync });
+    ['fdatasync', false, false, 'datasync'],
+    ['O_DSYNC write in the thread pool', true, false, 'write'],
+    ['O_DSYNC write on the event loop', true, true, 'writeSync'],
+  ] as const)('a failed %s fails every waiter and the WAL for good (no retry after an fsync error)', async (_what, dsync, inlineWrites, method) => {
+    const wal = await Wal.create(walDir, META, { preallocate: false, dsync, inlineWrites });
     const probe = await fsp.open(path.join(dir, 'probe'), 'w');
     const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void>; write: () => Promise<unknown> };
     await probe.close();
-    const spy = jest.spyOn(proto, method).mockRejectedValueOnce(Object.assign(new Error(`EIO: i/o error, ${method}`), { code: 'EIO' }));
+    const eio = Object.assign(new Error(`EIO: i/o error, ${method}`), { code: 'EIO' });
+    const spy =
+      method === 'writeSync'
+        ? // The module object itself: the test's `import * as fs` is a read-only view of it.
+          jest.spyOn(jest.requireActual<typeof fs>('node:fs'), 'writeSync').mockImplementationOnce(() => {
+            throw eio;
+          })
+        : jest.spyOn(proto, method).mockRejectedValueOnce(eio);
     try {
       wal.append([entry(1n, 1n)]);
       const a = wal.sync();

@@ -151,8 +151,9 @@ const PREALLOC_CHUNK_BYTES = 4 * 1024 * 1024;
 /**
  * With O_DSYNC a small write may be made on the event loop (writeDurable): a durable write
  * of a few KB takes 0.2–0.4 ms here, less than the thread-pool round trip and promise turns
- * around it. Measured (2 cores, 256-byte puts, single member): 1 client 817–827 → 1,001–1,007
- * puts/s, 100 clients/10 conns 11,452–11,840 → 12,732–14,133 puts/s. It blocks the loop for
+ * around it. Measured (2 cores, 256-byte puts, single member, three alternating pairs of fresh
+ * servers): 1 client 875–1,039 → 1,087–1,201 puts/s; 100 clients/10 conns unchanged within
+ * the noise (12,746–14,646 puts/s either way). It blocks the loop for
  * the write, so only while writes are fast: the running average of the recent durable writes
  * must stay under INLINE_WRITE_AVG_MS_MAX, else (a slow or busy disk) they go to the pool and
  * the loop keeps serving reads, heartbeats and elections while the disk works.

@@ -604,6 +604,12 @@ export class PeerTransport {
   private flush(p: Peer): void {
     if (this.streaming) return this.flushStream(p);
     if (p.closed || p.inFlight !== null || p.backoffTimer !== null || p.queue.length === 0) return;
+    const batch = this.takeBatch(p);
+    this.post(p, batch, encodeMessages(batch), false);
+  }
+
+  /** Takes the queue's head: as many messages as fit batchBytesMax (at least one). */
+  private takeBatch(p: Peer): readonly Message[] {
     let n = 0;
     let bytes = 5;
     while (n < p.queue.length) {
@@ -614,7 +620,7 @@ export class PeerTransport {
     }
     const batch = n === p.queue.length ? p.queue : p.queue.slice(0, n);
     p.queue = n === p.queue.length ? [] : p.queue.slice(n);
-    this.post(p, batch, encodeMessages(batch), false);
+    return batch;
   }
 
   private post(p: Peer, batch: readonly Message[], body: Buffer, isRetry: boolean): void {
@@ -666,17 +672,7 @@ export class PeerTransport {
     let st = p.stream;
     if (st === null) st = this.openStream(p);
     while (p.queue.length > 0 && !st.ended && !st.closing && !st.draining && (st.accepted || st.batches === 0)) {
-      let n = 0;
-      let bytes = 5;
-      while (n < p.queue.length) {
-        const b = messageEncodedBytes(p.queue[n]);
-        if (n > 0 && bytes + b > this.s.batchBytesMax) break;
-        bytes += b;
-        n++;
-      }
-      const batch = n === p.queue.length ? p.queue : p.queue.slice(0, n);
-      p.queue = n === p.queue.length ? [] : p.queue.slice(n);
-      this.writeFrame(p, st, batch);
+      this.writeFrame(p, st, this.takeBatch(p));
     }
   }
 

@@ -11,83 +11,17 @@
  * was skipped in every run; it lives in git history at 4645fdc: 345 vs 80-140 µs per round trip.)
  */
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { encodeMessages } from '../../src/member/peer-codec';
 import { HEADER_CLUSTER_ID, HEADER_FROM, PATH_STREAM, PeerTransport, type PeerTransportOptions } from '../../src/member/peer-transport';
 import { message, type Message } from '../../src/raft/types';
+import { A, B, C, CLUSTER, cleanups, closeServer, hb, listen, runCleanups, startMember as startAnyMember, waitFor, type Member } from './peer-helpers';
 
-const CLUSTER = 0xcdf818194e3a8c32n;
-const A = 0x8e9e05c52164694dn;
-const B = 0x91bc3c398fb3c146n;
-const C = 0xfd422379fda50e48n;
+afterEach(runCleanups);
 
-interface Member {
-  readonly id: bigint;
-  readonly t: PeerTransport;
-  readonly server: http.Server;
-  readonly url: string;
-  readonly got: Message[];
-  readonly unreachable: bigint[];
-  readonly logs: string[];
-}
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const f of cleanups.splice(0).reverse()) await f();
-});
-
-function listen(server: http.Server): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-  });
-}
-
-function closeServer(server: http.Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-}
-
-async function startMember(id: bigint, opts: Partial<PeerTransportOptions> = {}, onMessages?: (msgs: Message[]) => void): Promise<Member> {
-  const got: Message[] = [];
-  const unreachable: bigint[] = [];
-  const logs: string[] = [];
-  const t = new PeerTransport({
-    localId: id,
-    clusterId: CLUSTER,
-    onMessages: onMessages ?? ((msgs) => got.push(...msgs)),
-    onUnreachable: (peer) => unreachable.push(peer),
-    onSnapshotStatus: () => undefined,
-    log: (line) => logs.push(line),
-    streaming: true,
-    ...opts,
-  });
-  const server = http.createServer({ noDelay: true }, (req, res) => {
-    if (!t.handle(req, res)) {
-      res.statusCode = 404;
-      res.end();
-    }
-  });
-  const port = await listen(server);
-  cleanups.push(async () => {
-    await t.close();
-    await closeServer(server);
-  });
-  return { id, t, server, url: `http://127.0.0.1:${port}`, got, unreachable, logs };
-}
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
+/** The transports here stream (`streaming: true`) unless a test says otherwise. */
+const startMember = (id: bigint, opts: Partial<PeerTransportOptions> = {}): Promise<Member> => startAnyMember(id, { streaming: true, ...opts });
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const hb = (from: bigint, to: bigint, i: number): Message => message({ type: 'heartbeat', from, to, term: 1n, commit: BigInt(i) });
 const bigApp = (from: bigint, to: bigint, i: number, bytes: number): Message =>
   message({ type: 'app', from, to, term: 2n, logTerm: 2n, index: BigInt(i), commit: 1n, entries: [{ term: 2n, index: BigInt(i + 1), type: 'normal', data: Buffer.alloc(bytes, i & 0xff) }] });
 

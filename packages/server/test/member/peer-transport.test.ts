@@ -11,7 +11,6 @@
  * (the default) and `streaming: true` (frames on one long-lived request per peer).
  */
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { encodeMessages } from '../../src/member/peer-codec';
 import {
   CLUSTER_MISMATCH_TEXT,
@@ -23,75 +22,9 @@ import {
   type PeerTransportOptions,
 } from '../../src/member/peer-transport';
 import { message, type Message } from '../../src/raft/types';
+import { A, B, C, CLUSTER, cleanups, closeServer, hb, listen, runCleanups, startMember, startMember as startMemberWith, waitFor, type Member } from './peer-helpers';
 
-const CLUSTER = 0xcdf818194e3a8c32n;
-const A = 0x8e9e05c52164694dn;
-const B = 0x91bc3c398fb3c146n;
-const C = 0xfd422379fda50e48n;
-
-interface Member {
-  readonly id: bigint;
-  readonly t: PeerTransport;
-  readonly server: http.Server;
-  readonly url: string;
-  readonly port: number;
-  readonly got: Message[];
-  readonly unreachable: bigint[];
-  readonly snaps: [bigint, 'finish' | 'failure'][];
-  readonly logs: string[];
-  removed: number;
-  connections: number;
-}
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const f of cleanups.splice(0).reverse()) await f();
-});
-
-function listen(server: http.Server, port = 0): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-  });
-}
-
-function closeServer(server: http.Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-}
-
-async function startMemberWith(id: bigint, opts: Partial<PeerTransportOptions> = {}, port = 0): Promise<Member> {
-  const m = { id, got: [] as Message[], unreachable: [] as bigint[], snaps: [] as [bigint, 'finish' | 'failure'][], logs: [] as string[], removed: 0, connections: 0 } as Omit<Member, 't' | 'server' | 'url' | 'port'> &
-    Partial<Member>;
-  const t = new PeerTransport({
-    localId: id,
-    clusterId: CLUSTER,
-    onMessages: (msgs) => m.got.push(...msgs),
-    onUnreachable: (peer) => m.unreachable.push(peer),
-    onSnapshotStatus: (peer, s) => m.snaps.push([peer, s]),
-    onRemoved: () => m.removed++,
-    log: (line) => m.logs.push(line),
-    ...opts,
-  });
-  const server = http.createServer((req, res) => {
-    if (!t.handle(req, res)) {
-      res.statusCode = 404;
-      res.end('no such route');
-    }
-  });
-  server.on('connection', () => m.connections++);
-  const p = await listen(server, port);
-  Object.assign(m, { t, server, port: p, url: `http://127.0.0.1:${p}` });
-  cleanups.push(async () => {
-    await t.close();
-    await closeServer(server);
-  });
-  return m as Member;
-}
-
-const startMember = (id: bigint, opts: Partial<PeerTransportOptions> = {}, port = 0): Promise<Member> => startMemberWith(id, opts, port);
+afterEach(runCleanups);
 
 /** A server that accepts requests and never answers them (a SIGSTOPped peer, as far as TCP goes). */
 async function startStalled(): Promise<{ url: string; requests: number }> {
@@ -114,15 +47,6 @@ async function deadUrl(): Promise<string> {
   return `http://127.0.0.1:${port}`;
 }
 
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
-const hb = (from: bigint, to: bigint, i: number): Message => message({ type: 'heartbeat', from, to, term: 1n, commit: BigInt(i) });
 const app = (from: bigint, to: bigint, i: number): Message =>
   message({ type: 'app', from, to, term: 2n, logTerm: 2n, index: BigInt(i), commit: 1n, entries: [{ term: 2n, index: BigInt(i + 1), type: 'normal', data: Buffer.from(`entry ${i}`) }] });
 

@@ -215,7 +215,11 @@ export class ServerCall extends EventEmitter implements StreamApp {
       this.sendStatus(Status.INTERNAL, 'Error serializing response');
       return false;
     }
-    const pending = this.sendMessage(buf);
+    return this.belowHighWaterMark(this.sendMessage(buf));
+  }
+
+  /** write()'s answer for `pending` queued bytes: false (and 'drain' later) above the high-water mark. */
+  private belowHighWaterMark(pending: number): boolean {
     if (pending > this.ctx.writeHighWaterMarkBytes) {
       this.needDrain = true;
       this.stream.wantDrain = true;
@@ -242,13 +246,7 @@ export class ServerCall extends EventEmitter implements StreamApp {
       off += PREFIX_BYTES + m.length;
     }
     this.sendResponseHeaders();
-    const pending = this.stream.sendData(buf);
-    if (pending > this.ctx.writeHighWaterMarkBytes) {
-      this.needDrain = true;
-      this.stream.wantDrain = true;
-      return false;
-    }
-    return true;
+    return this.belowHighWaterMark(this.stream.sendData(buf));
   }
 
   /** Ends the call with status OK after the messages written so far. */
